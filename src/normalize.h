@@ -15,7 +15,7 @@
  *
  *	"/api//users/./7/../8?x" is not a path (query is split off before).
  *	"/api//users/./7/../8"   -> "/api/users/8"
- *	"/api/public/../admin"   -> "/admin"
+ *	"/api/public/../admin"   -> "/api/admin" (never "/api/public")
  *	"/../etc/passwd"         -> 400
  */
 #ifndef APIGW_NORMALIZE_H

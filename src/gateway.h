@@ -1,0 +1,38 @@
+/*
+ * gateway -- the request pipeline of SPEC section 3 and the per-process
+ * state it uses (config, Redis connection, CURL handle, key cache, access
+ * log).  main.c accepts requests and hands each to gateway_handle().
+ *
+ * Steps, each of which may answer and end the request:
+ *   1 internal endpoints (/_health) for internal_allow clients
+ *   2 path normalization            (400)
+ *   3 route match and method check  (404, 405)
+ *   4 middleware: CORS, plugins     (204 preflight)
+ *   5 authentication  \  one Redis round trip (ratelimit.lua)
+ *   6 rate limiting   /             (401, 429, 503)
+ *   7 cache lookup, 8 circuit breaker (later)
+ *   9 forward and stream            (413, 502, 504)
+ * and the access log line for every request.
+ */
+#ifndef APIGW_GATEWAY_H
+#define APIGW_GATEWAY_H
+
+struct config;
+struct gateway;
+struct request;
+
+/* Takes ownership of cfg.  Never NULL. */
+struct gateway *gateway_new(struct config *cfg);
+void gateway_free(struct gateway *gw);
+
+/* Runs the pipeline for r and writes its access log line. */
+void gateway_handle(struct gateway *gw, struct request *r);
+
+/*
+ * Between requests: when the config file changed (checked at most once a
+ * second) or force is set, loads it and swaps it in if valid; an invalid
+ * file is logged and the old config stays.  Returns 1 if swapped.
+ */
+int gateway_maybe_reload(struct gateway *gw, int force);
+
+#endif

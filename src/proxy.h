@@ -1,0 +1,71 @@
+/*
+ * proxy -- forwards a request to its backend with libcurl and streams the
+ * answer back (SPEC section 4).  The only module that includes curl.
+ *
+ * One CURL easy handle per process, reset and reused for every request, so
+ * its connection cache keeps backend connections alive across requests.
+ *
+ * Attempts: the first try plus up to route->retries more, for idempotent
+ * methods only, and only while nothing has reached the client.  A retry
+ * follows a connect error, a timeout before the response started, or a
+ * status in circuit_breaker.failure_statuses, after a growing backoff
+ * (50 ms, 100 ms, 200 ms ... capped at 1 s).  The last attempt's response
+ * is passed through as it is, whatever its status.
+ *
+ * Timeouts: route->connect_timeout_ms to connect, route->timeout_ms for the
+ * whole exchange (as Envoy's route timeout).
+ */
+#ifndef APIGW_PROXY_H
+#define APIGW_PROXY_H
+
+#include <stddef.h>
+
+#include "buf.h"
+
+struct config;
+struct proxy;
+struct request;
+
+enum proxy_result {
+	PROXY_OK = 0,		/* a response was sent to the client */
+	PROXY_CONNECT_FAILED,	/* nothing sent: answer 502 */
+	PROXY_BAD_RESPONSE,	/* nothing sent: answer 502 */
+	PROXY_TIMEOUT,		/* nothing sent: answer 504 */
+	PROXY_ABORTED,		/* the response started and was cut short */
+	PROXY_CLIENT_GONE,	/* the client went away; transfer stopped */
+};
+
+struct proxy_outcome {
+	enum proxy_result result;
+	int status;		/* status sent to the client (0 if none) */
+	int attempts;
+	int failed_attempts;	/* attempts that count as breaker failures */
+	/* Optional copy of the response body for the cache: set tee_max > 0
+	 * and the body is kept in tee while it stays within tee_max bytes. */
+	size_t tee_max;
+	int tee_overflow;
+	struct buf tee;
+	const char *detail;	/* static text for a gateway error */
+};
+
+/* Returns a new proxy with its CURL handle.  Never NULL. */
+struct proxy *proxy_new(void);
+void proxy_free(struct proxy *p);
+
+/*
+ * Forwards r (route already matched, body already read) to url, adding
+ * fwd_headers (the filtered request headers) as they are.  Writes the
+ * response to r unless the result is a gateway error, which the caller
+ * answers.  out must be initialized by the caller (proxy_outcome_init).
+ */
+void proxy_forward(struct proxy *p, const struct config *cfg,
+    struct request *r, const char *url, const struct hdrs *fwd_headers,
+    struct proxy_outcome *out);
+
+void proxy_outcome_init(struct proxy_outcome *o);
+void proxy_outcome_cleanup(struct proxy_outcome *o);
+
+/* Returns 1 for GET, HEAD, OPTIONS, PUT, DELETE. */
+int proxy_method_idempotent(const char *method);
+
+#endif
