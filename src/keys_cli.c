@@ -9,12 +9,14 @@
  * config error; 2 Redis unreachable or failing.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <json-c/json.h>
 
@@ -22,6 +24,7 @@
 #include "config.h"
 #include "keys.h"
 #include "keys_args.h"
+#include "log.h"
 #include "store.h"
 #include "xalloc.h"
 
@@ -103,6 +106,9 @@ cli_not_found(const char *id)
 	return CLI_USAGE;
 }
 
+/* Where Redis is, for error messages (never the URL: it may hold a password). */
+static char cli_redis_where[160];
+
 /* Maps a keys_* return code to the exit status, reporting failures. */
 static int
 cli_result(int rc, const char *id, const char *why)
@@ -111,7 +117,8 @@ cli_result(int rc, const char *id, const char *why)
 		return CLI_OK;
 	if (rc == 1)
 		return cli_not_found(id);
-	cli_error("%s", why != NULL ? why : "redis: failed");
+	cli_error("%s (%s)", why != NULL ? why : "redis: failed",
+	    cli_redis_where);
 	return CLI_REDIS;
 }
 
@@ -210,7 +217,8 @@ static void
 cli_print_json(struct json_object *o)
 {
 	puts(json_object_to_json_string_ext(o,
-	    JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+	    JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+	    JSON_C_TO_STRING_NOSLASHESCAPE));
 }
 
 /* Fills r->policy from the policy flags of a. */
@@ -437,6 +445,31 @@ cli_delete(struct store *s, const char *prefix, const struct keys_args *a)
 	return cli_result(keys_delete(s, prefix, a->id, &why), a->id, why);
 }
 
+/*
+ * Opens /dev/null on any of fds 0-2 that is closed, so that no file or
+ * socket opened later (the Redis connection) can become stdout and receive
+ * the key.  Returns a bitmask of the fds that were closed.
+ */
+static int
+cli_std_fds(void)
+{
+	int fd, nfd, closed = 0;
+
+	for (fd = 0; fd <= 2; fd++) {
+		if (fcntl(fd, F_GETFD) != -1 || errno != EBADF)
+			continue;
+		closed |= 1 << fd;
+		nfd = open("/dev/null", O_RDWR);
+		if (nfd != fd) {
+			/* cannot happen: fd was the lowest free descriptor */
+			if (nfd != -1)
+				close(nfd);
+			abort();
+		}
+	}
+	return closed;
+}
+
 /* Loads the config, printing the first error (and how many more). */
 static struct config *
 cli_config(const char *path)
@@ -466,8 +499,9 @@ main(int argc, char **argv)
 	struct config *cfg = NULL;
 	struct store *s = NULL;
 	const char *path, *prefix;
-	int rc = CLI_USAGE;
+	int rc = CLI_USAGE, closed;
 
+	closed = cli_std_fds();
 	if (keys_args_parse(argc, argv, &a) == -1) {
 		cli_error("%s", a.err);
 		goto out;
@@ -483,6 +517,11 @@ main(int argc, char **argv)
 		goto flush;
 	}
 
+	if (a.cmd == KEYS_CMD_CREATE && (closed & 2)) {
+		cli_error("standard output is closed: the new key would be lost");
+		goto out;
+	}
+
 	path = a.config;
 	if (path == NULL)
 		path = getenv("APIGW_CONFIG");
@@ -492,6 +531,16 @@ main(int argc, char **argv)
 	if (cfg == NULL)
 		goto out;
 	prefix = cfg->redis.key_prefix;
+	if (cfg->redis.parsed.unix_path != NULL)
+		snprintf(cli_redis_where, sizeof cli_redis_where,
+		    "redis at unix:%s", cfg->redis.parsed.unix_path);
+	else
+		snprintf(cli_redis_where, sizeof cli_redis_where,
+		    "redis at %s:%d", cfg->redis.parsed.host != NULL ?
+		    cfg->redis.parsed.host : "127.0.0.1",
+		    cfg->redis.parsed.port);
+	/* The store's own warnings would be a second line on stderr. */
+	log_set_level(LOG_LVL_ERROR);
 	s = store_new(cfg);
 
 	switch (a.cmd) {

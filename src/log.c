@@ -13,7 +13,7 @@ log_set_level(enum log_level level)
 	log_level = level;
 }
 
-static void
+static void __attribute__((format(printf, 2, 0)))
 log_vmsg(enum log_level level, const char *fmt, va_list ap)
 {
 	char line[1024];

@@ -109,6 +109,17 @@ normalize_path(const char *in, size_t len, char **out)
 			i++;
 		}
 
+		if (olen - seg >= 2 && o[seg] == '.' && (o[seg + 1] == ';' ||
+		    (o[seg + 1] == '.' && olen - seg >= 3 && o[seg + 2] == ';'))) {
+			/*
+			 * ".;x" and "..;x": Tomcat and Spring strip path
+			 * parameters and then resolve the dot segment, so the
+			 * backend would see a different path than the one we
+			 * matched ("/api/public/..;/admin").  Refuse them.
+			 */
+			rc = NORMALIZE_TRAVERSAL;
+			goto out;
+		}
 		if (olen - seg == 1 && o[seg] == '.') {
 			/* "." names the directory itself: drop it. */
 			olen = seg;

@@ -237,8 +237,10 @@ local function bucket_commit(w)
 	end
 	w.d = w.d + w.span
 	local q = idiv(w.d, w.limit)
-	redis.call('HSET', w.key, 't', fmt(now + q), 'r',
-	    fmt(w.d - q * w.limit))
+	-- Exact while B W < 2^53 us (B <= 104249 for a day); beyond that
+	-- the remainder is rounded, so keep it in range.
+	local r = math.min(math.max(w.d - q * w.limit, 0), w.limit - 1)
+	redis.call('HSET', w.key, 't', fmt(now + q), 'r', fmt(r))
 	redis.call('PEXPIRE', w.key, fmt(cdiv(cdiv(w.d, w.limit), 1000)))
 end
 

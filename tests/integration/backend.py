@@ -1,0 +1,239 @@
+#!/usr/bin/env python3
+"""Stub HTTP/1.1 backend for the apigw integration tests (stdlib only).
+
+Usage: backend.py [--port N] [--name NAME]
+
+Listens on 127.0.0.1 (port 0 = any free port), prints "PORT <n>" on stdout
+once it accepts connections, and serves until killed.  It speaks HTTP/1.1
+with keep-alive: every response carries Content-Length or is chunked.
+
+Gateway routes have prefixes (/api, /strip, ...), so endpoints are matched
+on the *last segments* of the request path, whatever comes before them:
+
+  .../status/<code>[?location=URL]
+                             answer <code> with a small JSON body (and a
+                             Location header)
+  .../cookies                two Set-Cookie and two X-Multi headers
+  .../slow?ms=N              sleep N ms, then echo
+  .../flaky?key=K&fail=N&status=S
+                             the first N calls with key K answer S (default
+                             503); later ones echo with 200
+  .../big?mb=N[&chunked=1]   N MiB of big_block() data, Content-Length set
+                             (or chunked with chunked=1)
+  .../drip?n=N&ms=M          chunked: N chunks "drip <i>\\n", M ms apart
+  .../hop                    response with hop-by-hop headers
+                             (Connection: X-Secret, X-Secret, Keep-Alive)
+  .../_calls?key=K           {"key": K, "calls": n}: how many requests
+                             carried key=K in their query (any endpoint)
+  anything else (/echo...)   echo: JSON {server, method, path, query,
+                             headers: [[name, value], ...], body,
+                             body_len, client_port}
+
+Every request whose query has key=K is counted (see _calls), which lets a
+test prove that the gateway did or did not contact the backend.
+"""
+
+import argparse
+import hashlib
+import json
+import struct
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs
+
+BLOCK_SIZE = 65536
+_BASE = bytes((i * 31 + 7) & 0xFF for i in range(BLOCK_SIZE))
+
+
+def big_block(i):
+    """Block i of the /big stream: its 8-byte index, then a fixed pattern."""
+    return struct.pack(">Q", i) + _BASE[8:]
+
+
+def big_digest(mb):
+    """(length, sha256 hex) of the body that /big?mb=<mb> sends."""
+    h = hashlib.sha256()
+    n = mb * (1 << 20) // BLOCK_SIZE
+    for i in range(n):
+        h.update(big_block(i))
+    return n * BLOCK_SIZE, h.hexdigest()
+
+
+class State:
+    def __init__(self, name):
+        self.name = name
+        self.lock = threading.Lock()
+        self.calls = {}
+
+    def count(self, key):
+        with self.lock:
+            self.calls[key] = self.calls.get(key, 0) + 1
+            return self.calls[key]
+
+    def get(self, key):
+        with self.lock:
+            return self.calls.get(key, 0)
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "apigw-stub/1"
+    timeout = 30
+
+    def log_message(self, fmt, *args):  # quiet
+        pass
+
+    # ---- helpers ----------------------------------------------------------
+
+    def _read_body(self):
+        te = (self.headers.get("Transfer-Encoding") or "").lower()
+        if "chunked" in te:
+            out = bytearray()
+            while True:
+                line = self.rfile.readline(1024)
+                size = int(line.split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
+                        pass
+                    return bytes(out)
+                out += self.rfile.read(size)
+                self.rfile.readline(8)
+        n = int(self.headers.get("Content-Length") or 0)
+        return self.rfile.read(n) if n > 0 else b""
+
+    def _send(self, status, body, ctype="application/json", extra=()):
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        for k, v in extra:
+            self.send_header(k, v)
+        no_body = status in (204, 304) or 100 <= status < 200
+        if not no_body:
+            self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if not no_body and self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _json(self, status, obj, extra=()):
+        self._send(status, json.dumps(obj).encode(), extra=extra)
+
+    def _echo(self, body, status=200):
+        self._json(status, {
+            "server": self.server.state.name,
+            "method": self.command,
+            "path": self.path_only,
+            "query": self.query,
+            "headers": [[k, v] for k, v in self.headers.items()],
+            "body": body.decode("utf-8", "replace"),
+            "body_len": len(body),
+            "client_port": self.client_address[1],
+        }, extra=[("X-Backend", self.server.state.name)])
+
+    def _chunk(self, data):
+        self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
+
+    # ---- dispatch ---------------------------------------------------------
+
+    def _handle(self):
+        target = self.path
+        self.path_only, _, self.query = target.partition("?")
+        q = {k: v[-1] for k, v in parse_qs(self.query, keep_blank_values=True).items()}
+        body = self._read_body()
+        state = self.server.state
+        key = q.get("key")
+        segs = self.path_only.rstrip("/").split("/")
+        last = segs[-1] if segs else ""
+        count = state.count(key) if key is not None and last != "_calls" else 0
+        try:
+            if len(segs) >= 2 and segs[-2] == "status" and last.isdigit():
+                code = int(last)
+                extra = [("X-Backend", state.name)]
+                if "location" in q:
+                    extra.append(("Location", q["location"]))
+                self._json(code, {"status": code, "from": "backend"}, extra=extra)
+            elif last == "cookies":
+                self._send(200, b"cookies\n", "text/plain", extra=[
+                    ("Set-Cookie", "a=1; Path=/"), ("Set-Cookie", "b=2, c=3; HttpOnly"),
+                    ("X-Multi", "one"), ("X-Multi", "two")])
+            elif last == "_calls":
+                self._json(200, {"key": q.get("key", ""), "calls": state.get(q.get("key", ""))})
+            elif last == "slow":
+                time.sleep(int(q.get("ms", "1000")) / 1000.0)
+                self._echo(body)
+            elif last == "flaky":
+                if count <= int(q.get("fail", "1")):
+                    code = int(q.get("status", "503"))
+                    self._json(code, {"flaky": True, "call": count, "from": "backend"},
+                               extra=[("X-Backend", state.name), ("X-Flaky-Call", str(count))])
+                else:
+                    self._echo(body)
+            elif last == "big":
+                self._big(int(q.get("mb", "1")), q.get("chunked") == "1")
+            elif last == "drip":
+                self._drip(int(q.get("n", "5")), int(q.get("ms", "200")))
+            elif last == "hop":
+                self._send(200, b"hop body\n", "text/plain", extra=[
+                    ("Connection", "X-Secret"), ("X-Secret", "hidden"),
+                    ("Keep-Alive", "timeout=5, max=100"), ("X-Normal", "kept")])
+            else:
+                self._echo(body)
+        except (BrokenPipeError, ConnectionResetError):
+            self.close_connection = True
+
+    def _big(self, mb, chunked):
+        n = mb * (1 << 20) // BLOCK_SIZE
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        if chunked:
+            self.send_header("Transfer-Encoding", "chunked")
+        else:
+            self.send_header("Content-Length", str(n * BLOCK_SIZE))
+        self.end_headers()
+        if self.command == "HEAD":
+            return
+        for i in range(n):
+            if chunked:
+                self._chunk(big_block(i))
+            else:
+                self.wfile.write(big_block(i))
+        if chunked:
+            self.wfile.write(b"0\r\n\r\n")
+
+    def _drip(self, n, ms):
+        self.send_response(200)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        for i in range(n):
+            self._chunk(b"drip %d\n" % i)
+            self.wfile.flush()
+            time.sleep(ms / 1000.0)
+        self.wfile.write(b"0\r\n\r\n")
+
+    do_GET = do_HEAD = do_POST = do_PUT = do_DELETE = do_PATCH = do_OPTIONS = _handle
+
+
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 128
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--name", default="backend")
+    args = ap.parse_args()
+    srv = Server(("127.0.0.1", args.port), Handler)
+    srv.state = State(args.name)
+    print("PORT %d" % srv.server_address[1], flush=True)
+    try:
+        srv.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
