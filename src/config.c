@@ -2099,18 +2099,22 @@ out:
 }
 
 /*
- * Scans the text as libconfig's lexer would, for what it would accept
- * silently but wrongly: NUL bytes (the rest of the file would be ignored),
- * integer literals that do not fit, and @include (the configuration is one
- * file).  Returns -1 after errors.
+ * Scans the text for what libconfig would accept silently but wrongly:
+ * NUL bytes (it would ignore the rest of the file) and integer literals
+ * that do not fit (found with a small lexer that skips comments, strings,
+ * names and floats as libconfig's does), and for @include at the start of
+ * a line, which libconfig would follow (from the current directory, even
+ * into a FIFO or a device) and which the one-file contract does not allow.
+ * Returns -1 when the text must not be parsed at all; bad integers are
+ * reported but the parse goes on, to find more errors.
  */
 static int
 prescan(struct loader *ld, const char *t, size_t len)
 {
-	size_t i = 0, start, before = ld->nerr;
+	size_t i = 0, start;
 	unsigned line = 1;
-	const char *nul;
-	int is64;
+	const char *nul, *eol;
+	int is64, fatal = 0;
 
 	if ((nul = memchr(t, '\0', len)) != NULL) {
 		for (i = 0; t + i < nul; i++)
@@ -2119,6 +2123,21 @@ prescan(struct loader *ld, const char *t, size_t len)
 		add_error(ld, line, NULL, "NUL byte in the file");
 		return -1;
 	}
+	for (i = 0; i < len; line++) {
+		start = i + strspn(t + i, " \t");
+		if (strncmp(t + start, "@include", 8) == 0) {
+			add_error(ld, line, NULL, "@include is not supported "
+			    "(the configuration is one file)");
+			fatal = 1;
+		}
+		if ((eol = memchr(t + i, '\n', len - i)) == NULL)
+			break;
+		i = (size_t)(eol - t) + 1;
+	}
+	if (fatal)
+		return -1;
+	i = 0;
+	line = 1;
 	while (i < len) {
 		unsigned char c = (unsigned char)t[i];
 
@@ -2141,12 +2160,6 @@ prescan(struct loader *ld, const char *t, size_t len)
 				if (t[i] == '\n')
 					line++;
 			}
-			i++;
-		} else if (c == '@') {
-			if (strncmp(t + i, "@include", 8) == 0)
-				add_error(ld, line, NULL, "@include is not "
-				    "supported (the configuration is one "
-				    "file)");
 			i++;
 		} else if (c == '.') {
 			/* the rest of a float such as .5e3 */
@@ -2187,7 +2200,7 @@ prescan(struct loader *ld, const char *t, size_t len)
 		} else
 			i++;
 	}
-	return ld->nerr > before ? -1 : 0;
+	return 0;
 }
 
 /* ---- the API ---- */
@@ -2249,9 +2262,7 @@ config_load(const char *path, struct config_errors *errs)
 	}
 	if (read_file(&ld, path, &text, &st) == -1)
 		goto out;
-	/* Go on after bad integers: the walk may find more errors. */
-	if (prescan(&ld, buf_cstr(&text), text.len) == -1 &&
-	    memchr(buf_cstr(&text), '\0', text.len) != NULL)
+	if (prescan(&ld, buf_cstr(&text), text.len) == -1)
 		goto out;
 
 	priv = xcalloc(1, sizeof *priv);

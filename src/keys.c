@@ -570,6 +570,11 @@ out:
 	return rc;
 }
 
+/*
+ * Stores a new key for r (name, expires, revoked and policy as the caller
+ * set them; created is set to now when 0) and fills r->id and secret_out
+ * (KEYS_SECRET_LEN + 1 bytes).  On failure secret_out is wiped.
+ */
 int
 keys_create(struct store *s, const char *prefix, struct key_record *r,
     char *secret_out, const char **why)

@@ -325,7 +325,8 @@ main(int argc, char **argv)
 	int ch, check = 0, workers = 4, rc;
 	char *end;
 
-	while ((ch = getopt_long(argc, argv, "c:tl:w:Vh", opts, NULL)) != -1) {
+	opterr = 0;	/* our own one-line messages */
+	while ((ch = getopt_long(argc, argv, ":c:tl:w:Vh", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'c':
 			path = optarg;
@@ -352,8 +353,13 @@ main(int argc, char **argv)
 		case 'h':
 			usage(stdout);
 			return 0;
+		case ':':
+			fprintf(stderr, "apigw: option '%s' needs a value; see "
+			    "apigw --help\n", argv[optind - 1]);
+			return 1;
 		default:
-			fprintf(stderr, "apigw: unknown option; see apigw --help\n");
+			fprintf(stderr, "apigw: unknown option '%s'; see apigw "
+			    "--help\n", argv[optind - 1]);
 			return 1;
 		}
 	}

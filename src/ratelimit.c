@@ -29,21 +29,21 @@
 #include "store.h"
 
 /* Policy flags of the script protocol. */
-#define RL_FLAG_SHADOW		1
-#define RL_FLAG_UNLESS_KEY	2
+#define RL_FLAG_SHADOW 1
+#define RL_FLAG_UNLESS_KEY 2
 
-#define RL_REPLY_HEAD	5	/* status, now_ms, retry_after_ms, record, n */
-#define RL_REPLY_WIN	9	/* fields per window */
-#define RL_RECORD_LEN	9	/* id name expires alg rps rpm rph rpd burst */
-#define RL_TAG_MAX	72	/* "k:" + 64 hex digits + NUL, with room */
+#define RL_REPLY_HEAD 5 /* status, now_ms, retry_after_ms, record, n */
+#define RL_REPLY_WIN 9  /* fields per window */
+#define RL_RECORD_LEN 9 /* id name expires alg rps rpm rph rpd burst */
+#define RL_TAG_MAX 72   /* "k:" + 64 hex digits + NUL, with room */
 
-static const char rl_window_suffix[RL_NWINDOWS] = { 's', 'm', 'h', 'd' };
+static const char rl_window_suffix[RL_NWINDOWS] = {'s', 'm', 'h', 'd'};
 
 /* The argument vector while it is being built. */
 struct rl_args {
 	struct buf *b;
 	const char **argv;
-	size_t *argvlen;	/* holds each argument's offset until the end */
+	size_t *argvlen; /* holds each argument's offset until the end */
 	int max;
 	int n;
 };
@@ -54,12 +54,11 @@ struct rl_plan {
 	const char *name;
 	int flags;
 	enum rl_algorithm algorithm;
-	int first_key;		/* KEYS index (1-based) of its first window */
+	int first_key; /* KEYS index (1-based) of its first window */
 };
 
-static void
-rl_arg(struct rl_args *a, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+static void rl_arg(struct rl_args *a, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 
 /* Appends one NUL-terminated argument; counts past max to report it. */
 static void
@@ -153,8 +152,8 @@ rl_plan_argv(struct rl_args *a, const struct rl_plan *pl)
 			continue;
 		burst = 0;
 		if (rl_has_burst(pl->algorithm))
-			burst = (first && p->burst_size > 0) ? p->burst_size :
-			    p->limit[w];
+			burst = (first && p->burst_size > 0) ? p->burst_size
+			                                     : p->limit[w];
 		first = 0;
 		rl_arg(a, "%ld", rl_window_seconds[w]);
 		rl_arg(a, "%ld", p->limit[w]);
@@ -164,13 +163,13 @@ rl_plan_argv(struct rl_args *a, const struct rl_plan *pl)
 }
 
 int
-ratelimit_build(const struct rl_query *q, struct buf *args,
-    const char **argv, size_t *argvlen, int max, int *argc)
+ratelimit_build(const struct rl_query *q, struct buf *args, const char **argv,
+    size_t *argvlen, int max, int *argc)
 {
 	const struct config *cfg = q->cfg;
 	const struct route *route = q->route;
 	const char *prefix = cfg->redis.key_prefix ? cfg->redis.key_prefix : "";
-	struct rl_args a = { args, argv, argvlen, max, 0 };
+	struct rl_args a = {args, argv, argvlen, max, 0};
 	struct rl_plan plan[3];
 	char key_tag[RL_TAG_MAX];
 	const char *tag = q->tag;
@@ -196,22 +195,22 @@ ratelimit_build(const struct rl_query *q, struct buf *args,
 	 */
 	if (!lookup && q->key_hash != NULL && rl_applies(q->key_policy)) {
 		plan[nplan].p = q->key_policy;
-		plan[nplan].name = q->key_policy->name ? q->key_policy->name :
-		    "key";
+		plan[nplan].name =
+		    q->key_policy->name ? q->key_policy->name : "key";
 		nplan++;
 		enforced |= !q->key_policy->shadow;
 	}
 	if (rl_applies(&route->rate_limit)) {
 		plan[nplan].p = &route->rate_limit;
-		plan[nplan].name = route->rate_limit.name ?
-		    route->rate_limit.name : "route";
+		plan[nplan].name =
+		    route->rate_limit.name ? route->rate_limit.name : "route";
 		nplan++;
 		enforced |= !route->rate_limit.shadow;
 	}
 	if (!enforced && rl_applies(&cfg->rate_limit)) {
 		plan[nplan].p = &cfg->rate_limit;
-		plan[nplan].name = cfg->rate_limit.name ?
-		    cfg->rate_limit.name : "default";
+		plan[nplan].name =
+		    cfg->rate_limit.name ? cfg->rate_limit.name : "default";
 		nplan++;
 	}
 
@@ -309,8 +308,7 @@ rl_val_long(const struct store_val *v, long long lo, long long hi, long *out)
 static int
 rl_val_str(const struct store_val *v, const char **s, size_t *len)
 {
-	if (v->type != STORE_STR || v->str == NULL ||
-	    strlen(v->str) != v->len)
+	if (v->type != STORE_STR || v->str == NULL || strlen(v->str) != v->len)
 		return -1;
 	*s = v->str;
 	*len = v->len;
@@ -342,8 +340,8 @@ rl_parse_record(const struct store_val *v, struct rl_key_record *r)
 	if (rl_val_str(&v->elem[3], &s, &len) == -1)
 		goto out;
 	/* An unknown or empty alg means the default's, as in the script. */
-	r->policy.algorithm_set = len > 0 &&
-	    rl_algorithm_parse(s, &r->policy.algorithm) == 0;
+	r->policy.algorithm_set =
+	    len > 0 && rl_algorithm_parse(s, &r->policy.algorithm) == 0;
 	if (!r->policy.algorithm_set)
 		r->policy.algorithm = RL_SLIDING_WINDOW;
 	for (w = 0; w < RL_NWINDOWS; w++) {
@@ -441,7 +439,7 @@ ratelimit_parse(const struct store_val *reply, struct rl_result *out)
 		goto out;
 	for (i = 0; i < (size_t)n; i++)
 		if (rl_parse_window(&e[RL_REPLY_HEAD + i * RL_REPLY_WIN],
-		    &out->win[i]) == -1)
+		        &out->win[i]) == -1)
 			goto out;
 	out->n = (size_t)n;
 	rc = 0;
@@ -563,8 +561,8 @@ ratelimit_violated_json(const struct rl_result *res, struct buf *out)
 		if (!wr->rejected || wr->shadow)
 			continue;
 		buf_reset(&name);
-		buf_printf(&name, "%s-%s", wr->policy,
-		    rl_window_names[wr->window]);
+		buf_printf(
+		    &name, "%s-%s", wr->policy, rl_window_names[wr->window]);
 		buf_puts(out, first ? "\"" : ", \"");
 		buf_json_escape(out, buf_cstr(&name));
 		buf_putc(out, '"');

@@ -35,15 +35,15 @@
 #include "store.h"
 #include "xalloc.h"
 
-#define STORE_BACKOFF_MIN_MS	100
-#define STORE_BACKOFF_MAX_MS	5000
+#define STORE_BACKOFF_MIN_MS 100
+#define STORE_BACKOFF_MAX_MS 5000
 
 static const char *const store_sources[STORE_NSCRIPTS] = {
-	[STORE_SCRIPT_RATELIMIT] = lua_ratelimit,
+    [STORE_SCRIPT_RATELIMIT] = lua_ratelimit,
 };
 
 struct store {
-	redisContext *c;		/* NULL when not connected */
+	redisContext *c; /* NULL when not connected */
 
 	/* A copy of the redis section: the config may be freed by a reload. */
 	char *url;
@@ -51,10 +51,10 @@ struct store {
 	long connect_timeout_ms;
 	long command_timeout_ms;
 
-	char sha[STORE_NSCRIPTS][41];	/* lower-case hex SHA-1 of each source */
+	char sha[STORE_NSCRIPTS][41]; /* lower-case hex SHA-1 of each source */
 
-	long backoff_ms;		/* 0: no failure since the last success */
-	long long retry_at_ms;		/* monotonic: no connect before this */
+	long backoff_ms;       /* 0: no failure since the last success */
+	long long retry_at_ms; /* monotonic: no connect before this */
 	unsigned long errors;
 };
 
@@ -125,8 +125,7 @@ store_same_config(const struct store *s, const struct config *cfg)
 	    store_streq(s->addr.host, u->host) && s->addr.port == u->port &&
 	    store_streq(s->addr.unix_path, u->unix_path) &&
 	    store_streq(s->addr.user, u->user) &&
-	    store_streq(s->addr.password, u->password) &&
-	    s->addr.db == u->db &&
+	    store_streq(s->addr.password, u->password) && s->addr.db == u->db &&
 	    s->connect_timeout_ms == cfg->redis.connect_timeout_ms &&
 	    s->command_timeout_ms == cfg->redis.command_timeout_ms;
 }
@@ -267,9 +266,7 @@ store_copy(const redisReply *r, struct store_val *v)
 		for (i = 0; i < v->n; i++)
 			store_copy(r->element[i], &v->elem[i]);
 		break;
-	default:
-		v->type = STORE_NIL;
-		break;
+	default: v->type = STORE_NIL; break;
 	}
 }
 
@@ -338,8 +335,9 @@ store_handshake(struct store *s, const char **why)
 	for (i = 0; i < nsent; i++) {
 		if (v[i].type == STORE_ERR) {
 			/* Never echo the reply: it might quote the password. */
-			*why = (i == 0 && s->addr.password != NULL) ?
-			    "redis: AUTH failed" : "redis: SELECT failed";
+			*why = (i == 0 && s->addr.password != NULL)
+			    ? "redis: AUTH failed"
+			    : "redis: SELECT failed";
 			goto out;
 		}
 	}
@@ -382,7 +380,8 @@ store_ready(struct store *s, const char **why)
 			rc = 0;
 			goto out;
 		}
-		log_info("redis: server closed an idle connection, reconnecting");
+		log_info(
+		    "redis: server closed an idle connection, reconnecting");
 		store_disconnect(s);
 	}
 	if (s->retry_at_ms != 0 && store_clock_ms() < s->retry_at_ms) {
@@ -393,13 +392,15 @@ store_ready(struct store *s, const char **why)
 	if (s->addr.unix_path != NULL)
 		s->c = redisConnectUnixWithTimeout(s->addr.unix_path, tv);
 	else
-		s->c = redisConnectWithTimeout(s->addr.host ? s->addr.host :
-		    "127.0.0.1", s->addr.port, tv);
+		s->c = redisConnectWithTimeout(
+		    s->addr.host ? s->addr.host : "127.0.0.1", s->addr.port,
+		    tv);
 	if (s->c == NULL || s->c->err != 0) {
 		*why = "redis: cannot connect";
 		if (s->addr.unix_path != NULL)
 			snprintf(detail, sizeof detail, "%s: %s",
-			    s->addr.unix_path, s->c ? s->c->errstr : "no memory");
+			    s->addr.unix_path,
+			    s->c ? s->c->errstr : "no memory");
 		else
 			snprintf(detail, sizeof detail, "%s:%d: %s",
 			    s->addr.host ? s->addr.host : "127.0.0.1",
@@ -433,8 +434,8 @@ store_append(struct store *s, const struct store_cmd *cmd)
 	int argc, i, off = 0;
 
 	if (cmd->script < 0) {
-		redisAppendCommandArgv(s->c, cmd->argc, cmd->argv,
-		    cmd->argvlen);
+		redisAppendCommandArgv(
+		    s->c, cmd->argc, cmd->argv, cmd->argvlen);
 		return;
 	}
 	argc = cmd->argc + 3;
@@ -449,8 +450,8 @@ store_append(struct store *s, const struct store_cmd *cmd)
 	lens[off++] = strlen(nkeys);
 	for (i = 0; i < cmd->argc; i++, off++) {
 		argv[off] = cmd->argv[i];
-		lens[off] = cmd->argvlen ? cmd->argvlen[i] :
-		    strlen(cmd->argv[i]);
+		lens[off] =
+		    cmd->argvlen ? cmd->argvlen[i] : strlen(cmd->argv[i]);
 	}
 	redisAppendCommandArgv(s->c, argc, argv, lens);
 	free(argv);
@@ -460,7 +461,7 @@ store_append(struct store *s, const struct store_cmd *cmd)
 static void
 store_append_load(struct store *s, int script)
 {
-	const char *argv[3] = { "SCRIPT", "LOAD", store_sources[script] };
+	const char *argv[3] = {"SCRIPT", "LOAD", store_sources[script]};
 
 	redisAppendCommandArgv(s->c, 3, argv, NULL);
 }
@@ -479,8 +480,8 @@ store_valid(const struct store_cmd *cmds, size_t n)
 
 	for (i = 0; i < n; i++) {
 		if (cmds[i].script < -1 || cmds[i].script >= STORE_NSCRIPTS ||
-		    cmds[i].argc < 0 || (cmds[i].argc > 0 &&
-		    cmds[i].argv == NULL))
+		    cmds[i].argc < 0 ||
+		    (cmds[i].argc > 0 && cmds[i].argv == NULL))
 			return 0;
 		if (cmds[i].script == -1 && cmds[i].argc == 0)
 			return 0;
@@ -499,7 +500,7 @@ static int
 store_reload(struct store *s, const struct store_cmd *cmds, size_t n,
     struct store_val *replies, const char **why)
 {
-	int missing[STORE_NSCRIPTS] = { 0 };
+	int missing[STORE_NSCRIPTS] = {0};
 	struct store_val v;
 	size_t i;
 	int j, rc = -1;
@@ -596,7 +597,7 @@ store_command(struct store *s, struct store_val *reply, const char **why,
 int
 store_ping(struct store *s)
 {
-	const char *argv[] = { "PING" };
+	const char *argv[] = {"PING"};
 	struct store_val v;
 	int up;
 

@@ -53,12 +53,14 @@ is admitted iff no non-shadow window rejects.  Only then, phase 2 takes
 one unit from every window that itself admits (a shadow window past its
 limit takes nothing).  A rejected request changes nothing.
 
-Times are integer microseconds; every value stays far below 2^53, so Lua's
-doubles hold them exactly.  Every key written gets a PEXPIRE no longer
-than its state matters.  Algorithms, for a window of W seconds and limit L:
+Times are integer microseconds and Lua's doubles hold them exactly (below
+2^53; token_bucket and gcra reach B W in us, exact up to B = 104249 for a
+day window, off by far less than a microsecond beyond).  Every key written
+gets a PEXPIRE no longer than its state matters.  Algorithms, for a window of W seconds and limit L:
   fixed_window    hash {k, n}: n admitted in aligned window k = now / W
   sliding_window  zset of admitted timestamps (score = us, members unique);
-                  admitted iff fewer than L in (now - W, now]
+                  admitted iff fewer than L in (now - W, now] (entries
+                  stamped after now, after a clock step back, count too)
   token_bucket,   the same arithmetic: a bucket of B tokens refilled one
   gcra            per T = W / L is the GCRA with tolerance (B - 1) T.
                   Stored as hash {t, r}: the instant the bucket is full
@@ -124,11 +126,25 @@ else
 end
 local now_ms = idiv(now, 1000)
 
--- Returns true when key holds a value of another type than want.
-local function stale(key, want)
-	local t = redis.call('TYPE', key)
-	t = t.ok or t
-	return t ~= 'none' and t ~= want
+-- Runs a read command for window w.  A key of another type (the policy's
+-- algorithm changed) reads as nil and is replaced when written.
+local function read(w, ...)
+	local v = redis.pcall(...)
+	if type(v) == 'table' and v.err then
+		if string.sub(v.err, 1, 9) ~= 'WRONGTYPE' then
+			error(v)
+		end
+		w.stale = true
+		return nil
+	end
+	return v
+end
+
+local function drop_stale(w)
+	if w.stale then
+		redis.call('DEL', w.key)
+		w.stale = false
+	end
 end
 
 -- ---- fixed_window ----
@@ -138,21 +154,16 @@ local function fixed_load(w)
 	w.k = idiv(now, w.span)
 	w.ends = (w.k + 1) * w.span
 	w.n = 0
-	w.stale = stale(w.key, 'hash')
-	if not w.stale then
-		local v = redis.call('HMGET', w.key, 'k', 'n')
-		if tonumber(v[1]) == w.k then
-			w.n = tonumber(v[2]) or 0
-		end
+	local v = read(w, 'HMGET', w.key, 'k', 'n')
+	if v and tonumber(v[1]) == w.k then
+		w.n = tonumber(v[2]) or 0
 	end
 	w.ok = w.n < w.limit
 	w.wait = w.ends - now
 end
 
 local function fixed_commit(w)
-	if w.stale then
-		redis.call('DEL', w.key)
-	end
+	drop_stale(w)
 	w.n = w.n + 1
 	redis.call('HSET', w.key, 'k', fmt(w.k), 'n', fmt(w.n))
 	redis.call('PEXPIRE', w.key, fmt(cdiv(w.ends - now, 1000)))
@@ -165,47 +176,51 @@ end
 
 -- ---- sliding_window ----
 
+local function sliding_score(w, offset)
+	local e = redis.call('ZRANGEBYSCORE', w.key, w.lo, '+inf',
+	    'WITHSCORES', 'LIMIT', offset, 1)
+	return tonumber(e[2])
+end
+
 local function sliding_load(w)
 	w.span = w.secs * 1000000
 	w.lo = '(' .. fmt(now - w.span)
-	w.c = 0
-	w.stale = stale(w.key, 'zset')
-	if not w.stale then
-		-- Entries stamped after now (a clock stepped back) still count.
-		w.c = redis.call('ZCOUNT', w.key, w.lo, '+inf')
+	-- Entries stamped after now (a clock stepped back) still count.
+	w.c = read(w, 'ZCOUNT', w.key, w.lo, '+inf') or 0
+	if w.c > 0 then
+		w.oldest = sliding_score(w, 0)
 	end
 	w.ok = w.c < w.limit
 	if not w.ok then
 		-- Admits once all but limit - 1 of the c entries have aged out.
-		local e = redis.call('ZRANGEBYSCORE', w.key, w.lo, '+inf',
-		    'WITHSCORES', 'LIMIT', w.c - w.limit, 1)
-		w.wait = tonumber(e[2]) + w.span - now
+		local e = w.oldest
+		if w.c > w.limit then
+			e = sliding_score(w, w.c - w.limit)
+		end
+		w.wait = e + w.span - now
 	end
 end
 
 local function sliding_commit(w)
-	if w.stale then
-		redis.call('DEL', w.key)
-		w.stale = false
-	end
+	drop_stale(w)
 	redis.call('ZREMRANGEBYSCORE', w.key, '-inf', fmt(now - w.span))
-	-- Entries of one score leave together, so the count of those at
-	-- now is a suffix never used before: members stay unique.
-	local seq = redis.call('ZCOUNT', w.key, fmt(now), fmt(now))
-	redis.call('ZADD', w.key, fmt(now), fmt(now) .. '-' .. fmt(seq))
+	local t = fmt(now)
+	if redis.call('ZADD', w.key, 'NX', t, t) == 0 then
+		-- Entries of one score leave together, so those at now are
+		-- t, t-1, ..., t-(c-1) and t-c is new: members stay unique.
+		local c = redis.call('ZCOUNT', w.key, t, t)
+		redis.call('ZADD', w.key, t, t .. '-' .. fmt(c))
+	end
 	redis.call('PEXPIRE', w.key, fmt(w.secs * 1000))
 	w.c = w.c + 1
+	w.oldest = w.oldest or now
 end
 
 local function sliding_report(w)
 	w.remaining = math.max(0, w.limit - w.c)
 	w.reset = 0
-	if w.c > 0 and not w.stale then
-		local e = redis.call('ZRANGEBYSCORE', w.key, w.lo, '+inf',
-		    'WITHSCORES', 'LIMIT', 0, 1)
-		if e[2] then
-			w.reset = math.max(0, tonumber(e[2]) + w.span - now)
-		end
+	if w.oldest then
+		w.reset = math.max(0, w.oldest + w.span - now)
 	end
 end
 
@@ -217,13 +232,10 @@ local function bucket_load(w)
 	w.span = w.secs * 1000000
 	w.cap = w.burst * w.span
 	w.d = 0
-	w.stale = stale(w.key, 'hash')
-	if not w.stale then
-		local v = redis.call('HMGET', w.key, 't', 'r')
-		local t, r = tonumber(v[1]), tonumber(v[2]) or 0
-		if t ~= nil and (t > now or (t == now and r > 0)) then
-			w.d = (t - now) * w.limit + r
-		end
+	local v = read(w, 'HMGET', w.key, 't', 'r')
+	local t, r = v and tonumber(v[1]), v and tonumber(v[2]) or 0
+	if t and (t > now or (t == now and r > 0)) then
+		w.d = (t - now) * w.limit + r
 	end
 	w.ok = w.d + w.span <= w.cap
 	if not w.ok then
@@ -232,9 +244,7 @@ local function bucket_load(w)
 end
 
 local function bucket_commit(w)
-	if w.stale then
-		redis.call('DEL', w.key)
-	end
+	drop_stale(w)
 	w.d = w.d + w.span
 	local q = idiv(w.d, w.limit)
 	-- Exact while B W < 2^53 us (B <= 104249 for a day); beyond that

@@ -39,7 +39,6 @@ import struct
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import traceback
 
@@ -199,6 +198,43 @@ def wait_for(cond, timeout=5.0, interval=0.05, what="condition"):
         time.sleep(interval)
 
 
+class _Died(Exception):
+    pass
+
+
+def wait_alive(proc, cond, timeout, what):
+    """wait_for(cond) that gives up at once when proc (a Proc) has exited."""
+    def c():
+        if not proc.alive():
+            raise _Died()
+        return cond()
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                v = c()
+            except _Died:
+                raise
+            except Exception:
+                v = None
+            if v:
+                return v
+            if time.monotonic() >= deadline:
+                raise HarnessError("timed out after %.1fs waiting for %s" % (timeout, what))
+            time.sleep(0.05)
+    except _Died:
+        raise HarnessError("exited while waiting for %s" % what)
+
+
+def check_gateway_config(path):
+    """Raises HarnessError with apigw's messages when path is invalid."""
+    p = subprocess.run([apigw_bin(), "--check-config", "--config", path], stdin=subprocess.DEVNULL,
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=20)
+    if p.returncode != 0:
+        raise HarnessError("gateway config %s is invalid (apigw --check-config exit %d):\n%s" % (
+            path, p.returncode, p.stdout.decode(errors="replace")))
+
+
 def tcp_open(port, host="127.0.0.1"):
     try:
         with socket.create_connection((host, port), timeout=0.5):
@@ -268,10 +304,12 @@ def proc_descendants(pid):
 
 
 def proc_exe(pid):
+    """The resolved path of pid's executable (without " (deleted)")."""
     try:
-        return os.readlink("/proc/%d/exe" % pid)
+        exe = os.readlink("/proc/%d/exe" % pid)
     except OSError:
         return None
+    return exe[:-len(" (deleted)")] if exe.endswith(" (deleted)") else exe
 
 
 def proc_status_kb(pid, field):
@@ -405,10 +443,10 @@ class Redis:
         self.proc = Proc("redis-server", argv, os.path.join(self.dir, "redis.log"))
         td.defer(self.stop)
         try:
-            wait_for(lambda: self.proc.alive() and self.command("PING") == "PONG",
-                     timeout=5, what="redis-server to answer PING")
-        except HarnessError:
-            raise self.proc.fail("did not start")
+            wait_alive(self.proc, lambda: self.command("PING") == "PONG", 5,
+                       "redis-server to answer PING")
+        except HarnessError as e:
+            raise self.proc.fail("did not start: %s" % e)
 
     def command(self, *args, timeout=2.0):
         """Runs one command over RESP; returns str/int/list/None, raises
@@ -564,20 +602,24 @@ def base_config(redis, routes, **groups):
 # lighttpd
 
 class Lighttpd:
-    """lighttpd with mod_fastcgi on the "/" prefix.
+    """lighttpd with mod_fastcgi on the "/" prefix, streaming responses
+    (server.stream-response-body = 1).
 
-    mode "bin": lighttpd spawns `apigw --config CONFIG` (max_procs
-    processes) on unix sockets in the temp dir.  mode "socket": it connects
-    to an existing FastCGI socket (a unix path, or host:port)."""
+    Lighttpd(td, config=PATH, max_procs=N): bin-path mode, lighttpd spawns
+    N `apigw --config PATH` processes on unix sockets in the temp dir (their
+    stderr is lighttpd's: see log_text()).  Lighttpd(td, socket_path=P) or
+    Lighttpd(td, host_port=(H, PORT)): socket mode, lighttpd connects to an
+    existing FastCGI socket such as ApigwListen's.  extra is appended to
+    lighttpd.conf."""
 
     def __init__(self, td, config=None, max_procs=2, socket_path=None, host_port=None,
-                 name="lighttpd", extra=""):
+                 name="lighttpd", extra="", check=True):
         self.td = td
         self.name = name
         self.dir = td.mkdir(name)
         self.port = free_port()
         self.url = "http://127.0.0.1:%d" % self.port
-        self.apigw = apigw_bin() if config else None
+        self.apigw = os.path.realpath(apigw_bin()) if config else None
         self.error_log = os.path.join(self.dir, "error.log")
         server_logs.append(self.error_log)
         if config:
@@ -609,21 +651,23 @@ fastcgi.server = ( "/" => ( (
            fcgi=fcgi, extra=extra)
         self.conf = td.write(os.path.join(name, "lighttpd.conf"), conf)
         lighttpd = find_tool("lighttpd", "lighttpd")
+        if config and check:
+            check_gateway_config(config)
         self.proc = Proc(name, [lighttpd, "-D", "-f", self.conf], os.path.join(self.dir, "stderr.log"))
         self.pid = self.proc.pid
         td.defer(self.stop)
         try:
-            wait_for(lambda: self.proc.alive() and tcp_open(self.port), timeout=10,
-                     what="%s to listen on port %d" % (name, self.port))
+            wait_alive(self.proc, lambda: tcp_open(self.port), 10,
+                       "%s to listen on port %d" % (name, self.port))
         except HarnessError as e:
             raise HarnessError("%s did not start (%s); %s:\n%s\n%s" % (
                 name, e, self.error_log, log_tail(self.error_log), log_tail(self.proc.log_path)))
         if config:
             try:
-                wait_for(lambda: len(self.worker_pids()) >= max_procs, timeout=10,
-                         what="%d apigw processes under lighttpd" % max_procs)
+                wait_alive(self.proc, lambda: len(self.worker_pids()) >= max_procs, 10,
+                           "%d apigw processes under lighttpd" % max_procs)
             except HarnessError as e:
-                raise HarnessError("%s; %s:\n%s" % (e, self.error_log, log_tail(self.error_log)))
+                raise HarnessError("%s: %s; %s" % (name, e, self.log_tail()))
 
     def worker_pids(self):
         """PIDs of the apigw processes lighttpd spawned (its children)."""
@@ -655,7 +699,7 @@ class Apache:
     the build tree lives."""
 
     def __init__(self, td, config, max_procs=8, max_request_len=1 << 20, name="apache",
-                 extra=""):
+                 extra="", check=True):
         self.td = td
         self.name = name
         apache2 = find_tool("apache2", "apache2")
@@ -663,10 +707,19 @@ class Apache:
             if not os.path.exists(os.path.join(APACHE_MODULES, mod)):
                 raise HarnessError("%s/%s missing: install apache2 and libapache2-mod-fcgid"
                                    % (APACHE_MODULES, mod))
+        d = td.path
+        while d != "/":
+            if not os.stat(d).st_mode & 0o001:
+                raise HarnessError("www-data cannot traverse %s (mode %o): Apache's apigw processes "
+                                   "could not reach %s; set TMPDIR to a world-searchable dir"
+                                   % (d, os.stat(d).st_mode & 0o7777, td.path))
+            d = os.path.dirname(d)
         self.dir = td.mkdir(name)
-        self.apigw = os.path.join(self.dir, "apigw")
+        self.apigw = os.path.realpath(os.path.join(self.dir, "apigw"))
         shutil.copy2(apigw_bin(), self.apigw)
         os.chmod(self.apigw, 0o755)
+        if check:
+            check_gateway_config(config)
         self.config = os.path.join(self.dir, "apigw.conf")
         shutil.copy2(config, self.config)
         os.chmod(self.config, 0o644)
@@ -779,10 +832,10 @@ class ApigwListen:
     """`apigw --listen ADDR --workers N --config FILE` started by the test;
     addr is a unix socket path or "127.0.0.1:PORT"."""
 
-    def __init__(self, td, config, workers=2, addr=None, name="apigw-listen"):
+    def __init__(self, td, config, workers=2, addr=None, name="apigw-listen", check=True):
         self.td = td
         self.name = name
-        self.apigw = apigw_bin()
+        self.apigw = os.path.realpath(apigw_bin())
         if addr is None:
             addr = td.join(name + ".sock")
         self.addr = addr
@@ -791,6 +844,8 @@ class ApigwListen:
         self.config = config
         self.log_path = td.join(name + ".log")
         argv = [self.apigw, "--listen", addr, "--workers", str(workers), "--config", config]
+        if check:
+            check_gateway_config(config)
         self.proc = Proc(name, argv, self.log_path)
         self.pid = self.proc.pid
         td.defer(self.stop)
@@ -800,10 +855,9 @@ class ApigwListen:
             host, port = addr.rsplit(":", 1)
             ready = lambda: tcp_open(int(port), host)
         try:
-            wait_for(lambda: self.proc.alive() and ready(), timeout=10,
-                     what="apigw --listen %s to accept" % addr)
-            wait_for(lambda: len(self.worker_pids()) >= workers, timeout=10,
-                     what="%d apigw workers" % workers)
+            wait_alive(self.proc, ready, 10, "apigw --listen %s to accept" % addr)
+            wait_alive(self.proc, lambda: len(self.worker_pids()) >= workers, 10,
+                       "%d apigw workers" % workers)
         except HarnessError as e:
             raise self.proc.fail("did not start: %s" % e)
 

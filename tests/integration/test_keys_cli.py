@@ -263,6 +263,13 @@ def test_usage_errors():
     expect_error(run("list", "extra"), 1)
     expect_error(run("show"), 1, "missing ID")
     expect_error(run("update", "0123456789abcdef"), 1, "nothing to change")
+    # with stdout closed, a new key could only be lost (or worse, written
+    # to whatever file the process opens next): refused
+    p = subprocess.run(["sh", "-c", 'exec "$0" "$@" >&-', KEYS_BIN,
+                        "--config", ENV.conf, "create", "lost"],
+                       stderr=subprocess.PIPE, timeout=30)
+    assert p.returncode == 1, p
+    assert p.stderr.decode().startswith("apigw-keys: standard output")
     # nothing was created by any of these
     r = ENV.client()
     assert r.cmd("DBSIZE") == 0
