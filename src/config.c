@@ -49,13 +49,14 @@
 #include "config.h"
 #include "xalloc.h"
 
-#define CONFIG_MAX_BYTES	(8 * 1024 * 1024)	/* a bigger file is refused */
-#define CONFIG_MAX_ERRORS	100	/* then "too many errors" and silence */
-#define WHY_MAX			160	/* longest reason a check writes */
-#define QUOTE_MAX		72	/* longest quoted user value in a message */
+#define CONFIG_MAX_BYTES (8 * 1024 * 1024) /* a bigger file is refused */
+#define CONFIG_MAX_ERRORS 100 /* then "too many errors" and silence */
+#define WHY_MAX 160           /* longest reason a check writes */
+#define QUOTE_MAX 72          /* longest quoted user value in a message */
 
 /* ---- public tables ---- */
 
+/* clang-format off */
 const long rl_window_seconds[RL_NWINDOWS] = { 1, 60, 3600, 86400 };
 const char *const rl_window_names[RL_NWINDOWS] = {
 	"second", "minute", "hour", "day",
@@ -74,22 +75,50 @@ static const struct {
 	{ "CONNECT", M_CONNECT },
 };
 #define N_METHODS (sizeof method_table / sizeof method_table[0])
+/* clang-format on */
 
 /* Enum-valued keys are stored as int: make sure that is what they are. */
 _Static_assert(sizeof(enum rl_algorithm) == sizeof(int), "enum size");
 _Static_assert(sizeof(enum log_format) == sizeof(int), "enum size");
 
-/*
- * config_load returns &priv->pub; the rest is what config_changed compares
- * (struct config only has room for whole-second mtime).
- */
-struct config_priv {
-	struct config pub;		/* first: a struct config * is a priv * */
+/* What config_changed compares: struct config only has whole-second mtime. */
+struct file_sig {
 	struct timespec mtim;
 	off_t size;
 	ino_t ino;
 	dev_t dev;
 };
+
+/* config_load returns &priv->pub. */
+struct config_priv {
+	struct config pub;   /* first: a struct config * is a priv * */
+	struct file_sig sig; /* of the file it was read from */
+};
+
+/*
+ * The last file that config_load refused, so that config_changed does not
+ * report it again every second (a reload would only log the same errors).
+ */
+static struct file_sig failed_sig;
+static int failed_sig_set;
+
+static void
+file_sig_of(const struct stat *st, struct file_sig *sig)
+{
+	memset(sig, 0, sizeof *sig);
+	sig->mtim = st->st_mtim;
+	sig->size = st->st_size;
+	sig->ino = st->st_ino;
+	sig->dev = st->st_dev;
+}
+
+static int
+file_sig_equal(const struct file_sig *a, const struct file_sig *b)
+{
+	return a->mtim.tv_sec == b->mtim.tv_sec &&
+	    a->mtim.tv_nsec == b->mtim.tv_nsec && a->size == b->size &&
+	    a->ino == b->ino && a->dev == b->dev;
+}
 
 /* ---- small helpers ---- */
 
@@ -136,9 +165,9 @@ http_method_list(unsigned mask, char *out, size_t outlen)
 			continue;
 		n = strlen(sep) + strlen(method_table[i].name);
 		if (len + n + 1 > outlen)
-			break;		/* truncate at a whole name */
-		snprintf(out + len, outlen - len, "%s%s", sep,
-		    method_table[i].name);
+			break; /* truncate at a whole name */
+		snprintf(
+		    out + len, outlen - len, "%s%s", sep, method_table[i].name);
 		len += n;
 		sep = ", ";
 	}
@@ -197,6 +226,18 @@ parse_digits(const char *s, size_t n, long max, long *out)
 			return -1;
 	}
 	*out = v;
+	return 0;
+}
+
+/* Parses the port in [s, end): 1 to 65535.  Returns 0 or -1. */
+static int
+parse_port(const char *s, const char *end, int *out)
+{
+	long v;
+
+	if (parse_digits(s, (size_t)(end - s), 65535, &v) == -1 || v == 0)
+		return -1;
+	*out = (int)v;
 	return 0;
 }
 
@@ -320,9 +361,11 @@ prefix_equal(const unsigned char *a, const unsigned char *b, int plen)
 int
 cidr_list_match(const struct cidr *list, size_t n, const char *ip)
 {
+	/* clang-format off */
 	static const unsigned char mapped[12] = {
 		0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff,
 	};
+	/* clang-format on */
 	unsigned char a4[4], a6[16];
 	char tmp[INET6_ADDRSTRLEN + 1];
 	size_t len, i;
@@ -330,7 +373,7 @@ cidr_list_match(const struct cidr *list, size_t n, const char *ip)
 
 	if (ip == NULL || list == NULL)
 		return 0;
-	len = strcspn(ip, "%");		/* drop an IPv6 zone: fe80::1%eth0 */
+	len = strcspn(ip, "%"); /* drop an IPv6 zone: fe80::1%eth0 */
 	if (len == 0 || len >= sizeof tmp)
 		return 0;
 	memcpy(tmp, ip, len);
@@ -433,7 +476,7 @@ redis_url_parse_unix(const char *p, struct redis_url *out, const char **why)
 		return -1;
 	}
 	for (param = q != NULL ? q + 1 : NULL; param != NULL && *param != '\0';
-	    param = *end == '&' ? end + 1 : end) {
+	     param = *end == '&' ? end + 1 : end) {
 		end = param + strcspn(param, "&#");
 		if (*end == '#') {
 			*why = "fragment not allowed in a redis URL";
@@ -441,12 +484,13 @@ redis_url_parse_unix(const char *p, struct redis_url *out, const char **why)
 		}
 		eq = memchr(param, '=', (size_t)(end - param));
 		if (eq == NULL) {
-			*why = "unix:// parameters are db=, user= and password=";
+			*why =
+			    "unix:// parameters are db=, user= and password=";
 			return -1;
 		}
 		if (eq - param == 2 && strncmp(param, "db", 2) == 0) {
 			if (parse_digits(eq + 1, (size_t)(end - eq - 1),
-			    INT_MAX, &v) == -1) {
+			        INT_MAX, &v) == -1) {
 				*why = "bad database number";
 				return -1;
 			}
@@ -454,8 +498,8 @@ redis_url_parse_unix(const char *p, struct redis_url *out, const char **why)
 		} else if (eq - param == 8 &&
 		    strncmp(param, "password", 8) == 0) {
 			free(out->password);
-			out->password = pct_decode(eq + 1,
-			    (size_t)(end - eq - 1));
+			out->password =
+			    pct_decode(eq + 1, (size_t)(end - eq - 1));
 			if (out->password == NULL || *out->password == '\0') {
 				*why = "bad or empty password";
 				return -1;
@@ -468,7 +512,8 @@ redis_url_parse_unix(const char *p, struct redis_url *out, const char **why)
 				return -1;
 			}
 		} else {
-			*why = "unix:// parameters are db=, user= and password=";
+			*why =
+			    "unix:// parameters are db=, user= and password=";
 			return -1;
 		}
 	}
@@ -520,8 +565,8 @@ redis_url_parse_tcp(const char *p, struct redis_url *out, const char **why)
 	}
 	if (*host == '[') {
 		host_end = memchr(host, ']', (size_t)(auth_end - host));
-		if (host_end == NULL || (size_t)(host_end - host - 1) >=
-		    sizeof addr) {
+		if (host_end == NULL ||
+		    (size_t)(host_end - host - 1) >= sizeof addr) {
 			*why = "bad IPv6 address";
 			return -1;
 		}
@@ -544,9 +589,10 @@ redis_url_parse_tcp(const char *p, struct redis_url *out, const char **why)
 		for (i = 0; host + i < host_end; i++) {
 			unsigned char c = (unsigned char)host[i];
 
-			if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-			    (c >= '0' && c <= '9') || c == '-' || c == '.' ||
-			    c == '_')) {
+			if (!((c >= 'a' && c <= 'z') ||
+			        (c >= 'A' && c <= 'Z') ||
+			        (c >= '0' && c <= '9') || c == '-' ||
+			        c == '.' || c == '_')) {
 				*why = "bad host";
 				return -1;
 			}
@@ -560,12 +606,10 @@ redis_url_parse_tcp(const char *p, struct redis_url *out, const char **why)
 	}
 	if (port < auth_end) {
 		/* *port == ':' */
-		if (parse_digits(port + 1, (size_t)(auth_end - port - 1), 65535,
-		    &v) == -1 || v == 0) {
+		if (parse_port(port + 1, auth_end, &out->port) == -1) {
 			*why = "bad port";
 			return -1;
 		}
-		out->port = (int)v;
 	}
 	if (*auth_end == '?' || *auth_end == '#') {
 		*why = "query or fragment not allowed in a redis:// URL";
@@ -573,7 +617,7 @@ redis_url_parse_tcp(const char *p, struct redis_url *out, const char **why)
 	}
 	if (*auth_end == '/' && auth_end[1] != '\0') {
 		if (parse_digits(auth_end + 1, strlen(auth_end + 1), INT_MAX,
-		    &v) == -1) {
+		        &v) == -1) {
 			*why = "bad database number";
 			return -1;
 		}
@@ -649,7 +693,8 @@ check_key_prefix(const char *s, char *why, size_t whylen)
 		unsigned char c = (unsigned char)s[i];
 
 		if (c == '{' || c == '}' || c == ' ' || is_ctl(c)) {
-			snprintf(why, whylen, "must not contain '{', '}', "
+			snprintf(why, whylen,
+			    "must not contain '{', '}', "
 			    "spaces or control characters");
 			return NULL;
 		}
@@ -668,8 +713,10 @@ check_token(const char *s, char *why, size_t whylen)
 			break;
 	if (len == 0 || len > 128 || i < len) {
 		quote(s, q, sizeof q);
-		snprintf(why, whylen, "%s is not a valid header name "
-		    "(RFC 9110 token, 1 to 128 characters)", q);
+		snprintf(why, whylen,
+		    "%s is not a valid header name "
+		    "(RFC 9110 token, 1 to 128 characters)",
+		    q);
 		return NULL;
 	}
 	return xstrdup(s);
@@ -685,12 +732,11 @@ check_method(const char *s, char *why, size_t whylen)
 		return xstrdup(s);
 	quote(s, q, sizeof q);
 	for (i = 0; s[i] != '\0' && i < sizeof up - 1; i++)
-		up[i] = (s[i] >= 'a' && s[i] <= 'z') ? (char)(s[i] - 32) :
-		    s[i];
+		up[i] = (s[i] >= 'a' && s[i] <= 'z') ? (char)(s[i] - 32) : s[i];
 	up[i] = '\0';
 	if (s[i] == '\0' && http_method_bit(up) != 0)
-		snprintf(why, whylen, "unknown method %s (methods are "
-		    "upper-case)", q);
+		snprintf(why, whylen,
+		    "unknown method %s (methods are upper-case)", q);
 	else
 		snprintf(why, whylen, "unknown method %s", q);
 	return NULL;
@@ -705,12 +751,12 @@ check_policy_name(const char *s, char *why, size_t whylen)
 		unsigned char c = (unsigned char)s[i];
 
 		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		    (c >= '0' && c <= '9') || c == '_' || c == '-'))
+		        (c >= '0' && c <= '9') || c == '_' || c == '-'))
 			break;
 	}
 	if (len == 0 || len > 31 || i < len) {
-		snprintf(why, whylen, "must be 1 to 31 characters of "
-		    "A-Z, a-z, 0-9, '_' and '-'");
+		snprintf(why, whylen,
+		    "must be 1 to 31 characters of A-Z, a-z, 0-9, '_' and '-'");
 		return NULL;
 	}
 	return xstrdup(s);
@@ -727,8 +773,8 @@ check_log_access(const char *s, char *why, size_t whylen)
 		if (is_ctl((unsigned char)s[i]))
 			break;
 	if (s[0] != '/' || s[i] != '\0') {
-		snprintf(why, whylen, "must be \"stderr\", \"off\" or an "
-		    "absolute file path");
+		snprintf(why, whylen,
+		    "must be \"stderr\", \"off\" or an absolute file path");
 		return NULL;
 	}
 	return xstrdup(s);
@@ -743,8 +789,8 @@ check_plugin_path(const char *s, char *why, size_t whylen)
 		if (is_ctl((unsigned char)s[i]))
 			break;
 	if (s[0] == '\0' || s[i] != '\0') {
-		snprintf(why, whylen, "must be a file name without control "
-		    "characters");
+		snprintf(why, whylen,
+		    "must be a file name without control characters");
 		return NULL;
 	}
 	return xstrdup(s);
@@ -777,7 +823,8 @@ check_prefix(const char *s, char *why, size_t whylen)
 		    strchr("/-._~!$&'()*+,;=:@", c) != NULL)
 			continue;
 		if (c == ' ' || is_ctl(c) || c >= 0x80)
-			snprintf(why, whylen, "must not contain whitespace, "
+			snprintf(why, whylen,
+			    "must not contain whitespace, "
 			    "control characters or non-ASCII bytes");
 		else
 			snprintf(why, whylen, "must not contain '%c'", c);
@@ -791,8 +838,8 @@ check_prefix(const char *s, char *why, size_t whylen)
 		seg = strcspn(s + i + 1, "/");
 		if ((seg == 1 && s[i + 1] == '.') ||
 		    (seg == 2 && s[i + 1] == '.' && s[i + 2] == '.')) {
-			snprintf(why, whylen, "must not contain \".\" or "
-			    "\"..\" segments");
+			snprintf(why, whylen,
+			    "must not contain \".\" or \"..\" segments");
 			return NULL;
 		}
 	}
@@ -814,7 +861,7 @@ check_http_url(const char *s, size_t *path_off, char *why, size_t whylen)
 	char addr[INET6_ADDRSTRLEN + 1];
 	unsigned char bin[16];
 	size_t alen, i;
-	long v;
+	int portnum;
 	unsigned char c;
 
 	if (strncasecmp(s, "http://", 7) == 0)
@@ -859,18 +906,17 @@ check_http_url(const char *s, size_t *path_off, char *why, size_t whylen)
 		}
 		for (i = 0; p + i < host_end; i++) {
 			c = (unsigned char)p[i];
-			if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-			    (c >= '0' && c <= '9') || c == '-' || c == '.' ||
-			    c == '_')) {
+			if (!((c >= 'a' && c <= 'z') ||
+			        (c >= 'A' && c <= 'Z') ||
+			        (c >= '0' && c <= '9') || c == '-' ||
+			        c == '.' || c == '_')) {
 				snprintf(why, whylen, "bad host");
 				return -1;
 			}
 		}
 		port = host_end;
 	}
-	if (port < auth_end &&
-	    (parse_digits(port + 1, (size_t)(auth_end - port - 1), 65535,
-	    &v) == -1 || v == 0)) {
+	if (port < auth_end && parse_port(port + 1, auth_end, &portnum) == -1) {
 		snprintf(why, whylen, "bad port (1 to 65535)");
 		return -1;
 	}
@@ -921,7 +967,8 @@ check_origin(const char *s, char *why, size_t whylen)
 	if (strcmp(s, "*") == 0)
 		return xstrdup(s);
 	if (check_http_url(s, &off, why, whylen) == -1 || s[off] != '\0') {
-		snprintf(why, whylen, "must be \"*\" or an origin like "
+		snprintf(why, whylen,
+		    "must be \"*\" or an origin like "
 		    "\"https://example.com\" (no path)");
 		return NULL;
 	}
@@ -931,53 +978,54 @@ check_origin(const char *s, char *why, size_t whylen)
 /* ---- the key tables ---- */
 
 enum ktype {
-	K_LONG,		/* integer into a long */
-	K_INT,		/* integer into an int */
-	K_BOOL,		/* boolean into an int */
-	K_STRING,	/* string into a char *, normalized by ->check */
-	K_ENUM,		/* one of ->names; its index into an int */
-	K_STRLIST,	/* array of strings into char ** and a size_t */
-	K_JOINED,	/* array of strings joined with ", " into a char * */
-	K_INTLIST,	/* array of integers into int * and a size_t */
-	K_CIDRS,	/* array of CIDRs into struct cidr * and a size_t */
-	K_METHODS,	/* array of method names into an unsigned mask */
-	K_GROUP,	/* nested group: ->sub, same base */
-	K_POLICY,	/* rate-limit policy group into a struct rl_policy */
-	K_LIST,		/* list of groups into an array of ->elem_size */
-	K_SETTING,	/* free-form group kept as a libconfig pointer */
+	K_LONG,    /* integer into a long */
+	K_INT,     /* integer into an int */
+	K_BOOL,    /* boolean into an int */
+	K_STRING,  /* string into a char *, normalized by ->check */
+	K_ENUM,    /* one of ->names; its index into an int */
+	K_STRLIST, /* array of strings into char ** and a size_t */
+	K_JOINED,  /* array of strings joined with ", " into a char * */
+	K_INTLIST, /* array of integers into int * and a size_t */
+	K_CIDRS,   /* array of CIDRs into struct cidr * and a size_t */
+	K_METHODS, /* array of method names into an unsigned mask */
+	K_GROUP,   /* nested group: ->sub, same base */
+	K_POLICY,  /* rate-limit policy group into a struct rl_policy */
+	K_LIST,    /* list of groups into an array of ->elem_size */
+	K_SETTING, /* free-form group kept as a libconfig pointer */
 };
 
-#define KF_REQUIRED		0x1	/* missing is an error */
-#define KF_DEFAULT_POLICY	0x2	/* K_POLICY: always present, 60/min */
+#define KF_REQUIRED 0x1       /* missing is an error */
+#define KF_DEFAULT_POLICY 0x2 /* K_POLICY: always present, 60/min */
 
 struct key {
 	const char *name;
 	enum ktype type;
 	int flags;
-	long long min, max;		/* integer bounds (of each element) */
-	long long min_n, max_n;		/* array and list lengths */
-	long long def;			/* integer, boolean, enum or mask */
-	const char *def_s;		/* K_STRING; K_POLICY: its name */
-	const char *const *def_list;	/* K_STRLIST, K_JOINED, K_CIDRS */
-	const int *def_ints;		/* K_INTLIST, 0-terminated */
-	const char *const *names;	/* K_ENUM choices, NULL-terminated */
-	check_fn check;			/* K_STRING and string elements */
-	size_t off;			/* where the value is stored */
-	size_t off_n;			/* where an array's length is stored */
-	const struct key *sub;		/* K_GROUP and K_LIST element keys */
-	size_t elem_size;		/* K_LIST element size */
-	size_t off_line;		/* K_LIST: element's line */
-	const char *help;		/* unit and meaning */
+	long long min, max;          /* integer bounds (of each element) */
+	long long min_n, max_n;      /* array and list lengths */
+	long long def;               /* integer, boolean, enum or mask */
+	const char *def_s;           /* K_STRING; K_POLICY: its name */
+	const char *const *def_list; /* K_STRLIST, K_JOINED, K_CIDRS */
+	const int *def_ints;         /* K_INTLIST, 0-terminated */
+	const char *const *names;    /* K_ENUM choices, NULL-terminated */
+	check_fn check;              /* K_STRING and string elements */
+	size_t off;                  /* where the value is stored */
+	size_t off_n;                /* where an array's length is stored */
+	const struct key *sub;       /* K_GROUP and K_LIST element keys */
+	size_t elem_size;            /* K_LIST element size */
+	size_t off_line;             /* K_LIST: element's line */
+	const char *help;            /* unit and meaning */
 };
 
-#define CO(m)	offsetof(struct config, m)
-#define RO(m)	offsetof(struct route, m)
-#define PO(m)	offsetof(struct rl_policy, m)
+#define CO(m) offsetof(struct config, m)
+#define RO(m) offsetof(struct route, m)
+#define PO(m) offsetof(struct rl_policy, m)
 
-#define TIMEOUT_MAX	600000
-#define RATE_MAX	1000000000
-#define TTL_MAX		31536000
+#define TIMEOUT_MAX 600000
+#define RATE_MAX 1000000000
+#define TTL_MAX 31536000
 
+/* clang-format off */
 static const char *const on_failure_names[] = { "open", "closed", NULL };
 static const char *const log_format_names[] = { "combined", "json", NULL };
 static const char *const log_level_names[] = {
@@ -1195,10 +1243,11 @@ static const struct key root_keys[] = {
 	  .help = "routes; the longest matching prefix wins" },
 	{ .name = NULL },
 };
+/* clang-format on */
 
 /* ---- typed access through a table entry ---- */
 
-#define AT(base, off, type)	((type *)(void *)((char *)(base) + (off)))
+#define AT(base, off, type) ((type *)(void *)((char *)(base) + (off)))
 
 static const struct key *
 find_key(const struct key *tab, const char *name, int *idx)
@@ -1270,20 +1319,16 @@ set_defaults(const struct key *tab, void *base)
 
 	for (e = tab; e->name != NULL; e++) {
 		switch (e->type) {
-		case K_LONG:
-			*AT(base, e->off, long) = (long)e->def;
-			break;
+		case K_LONG: *AT(base, e->off, long) = (long)e->def; break;
 		case K_INT:
 		case K_BOOL:
-		case K_ENUM:
-			*AT(base, e->off, int) = (int)e->def;
-			break;
+		case K_ENUM: *AT(base, e->off, int) = (int)e->def; break;
 		case K_METHODS:
 			*AT(base, e->off, unsigned) = (unsigned)e->def;
 			break;
 		case K_STRING:
-			*AT(base, e->off, char *) = e->def_s != NULL ?
-			    xstrdup(e->def_s) : NULL;
+			*AT(base, e->off, char *) =
+			    e->def_s != NULL ? xstrdup(e->def_s) : NULL;
 			break;
 		case K_STRLIST:
 			for (n = 0; e->def_list[n] != NULL; n++)
@@ -1311,13 +1356,11 @@ set_defaults(const struct key *tab, void *base)
 			cidrs = xcalloc(n, sizeof *cidrs);
 			for (i = 0; i < n; i++)
 				if (cidr_parse(e->def_list[i], &cidrs[i]) == -1)
-					abort();	/* a bad built-in default */
+					abort(); /* a bad built-in default */
 			*AT(base, e->off, struct cidr *) = cidrs;
 			*AT(base, e->off_n, size_t) = n;
 			break;
-		case K_GROUP:
-			set_defaults(e->sub, base);
-			break;
+		case K_GROUP: set_defaults(e->sub, base); break;
 		case K_POLICY:
 			policy_defaults(e, AT(base, e->off, struct rl_policy));
 			break;
@@ -1325,9 +1368,7 @@ set_defaults(const struct key *tab, void *base)
 			*AT(base, e->off, void *) = NULL;
 			*AT(base, e->off_n, size_t) = 0;
 			break;
-		case K_SETTING:
-			*AT(base, e->off, void *) = NULL;
-			break;
+		case K_SETTING: *AT(base, e->off, void *) = NULL; break;
 		}
 	}
 }
@@ -1358,8 +1399,7 @@ free_keys(const struct key *tab, void *base)
 		case K_BOOL:
 		case K_ENUM:
 		case K_METHODS:
-		case K_SETTING:
-			break;
+		case K_SETTING: break;
 		case K_STRING:
 		case K_JOINED:
 			free(*AT(base, e->off, char *));
@@ -1377,12 +1417,10 @@ free_keys(const struct key *tab, void *base)
 			*AT(base, e->off, void *) = NULL;
 			*AT(base, e->off_n, size_t) = 0;
 			break;
-		case K_GROUP:
-			free_keys(e->sub, base);
-			break;
+		case K_GROUP: free_keys(e->sub, base); break;
 		case K_POLICY:
-			free_keys(policy_keys, AT(base, e->off,
-			    struct rl_policy));
+			free_keys(
+			    policy_keys, AT(base, e->off, struct rl_policy));
 			break;
 		case K_LIST:
 			elems = *AT(base, e->off, char *);
@@ -1400,19 +1438,19 @@ free_keys(const struct key *tab, void *base)
 /* ---- the walker ---- */
 
 struct loader_msg {
-	unsigned line;			/* 0: about the whole file */
-	size_t seq;			/* keeps the sort stable */
-	char *msg;			/* owned */
+	unsigned line; /* 0: about the whole file */
+	size_t seq;    /* keeps the sort stable */
+	char *msg;     /* owned */
 };
 
 struct loader {
-	const char *file;		/* as given to config_load */
-	struct loader_msg *msgs;	/* at most CONFIG_KEEP_ERRORS */
+	const char *file;        /* as given to config_load */
+	struct loader_msg *msgs; /* at most CONFIG_KEEP_ERRORS */
 	size_t n_msgs;
-	size_t nerr;			/* every error, also past the cap */
+	size_t nerr; /* every error, also past the cap */
 };
 
-#define CONFIG_KEEP_ERRORS	10000	/* kept for sorting; then counted */
+#define CONFIG_KEEP_ERRORS 10000 /* kept for sorting; then counted */
 
 static void
 add_message(struct loader *ld, unsigned line, char *msg)
@@ -1424,9 +1462,9 @@ add_message(struct loader *ld, unsigned line, char *msg)
 		free(msg);
 		return;
 	}
-	if ((ld->n_msgs & (ld->n_msgs - 1)) == 0)	/* 0, 1, 2, 4, ... */
-		ld->msgs = xrealloc(ld->msgs, (ld->n_msgs ? ld->n_msgs * 2 :
-		    1) * sizeof *ld->msgs);
+	if ((ld->n_msgs & (ld->n_msgs - 1)) == 0) /* 0, 1, 2, 4, ... */
+		ld->msgs = xrealloc(ld->msgs,
+		    (ld->n_msgs ? ld->n_msgs * 2 : 1) * sizeof *ld->msgs);
 	m = &ld->msgs[ld->n_msgs];
 	m->line = line;
 	m->seq = ld->n_msgs++;
@@ -1463,8 +1501,9 @@ loader_finish(struct loader *ld, struct config_errors *errs)
 		}
 		errs->n = n;
 		if (ld->nerr > n)
-			errs->msg[errs->n++] = xasprintf("%s: too many errors "
-			    "(%zu in all), giving up", ld->file, ld->nerr);
+			errs->msg[errs->n++] = xasprintf(
+			    "%s: too many errors (%zu in all), giving up",
+			    ld->file, ld->nerr);
 	}
 	for (i = 0; i < ld->n_msgs; i++)
 		free(ld->msgs[i].msg);
@@ -1474,14 +1513,12 @@ loader_finish(struct loader *ld, struct config_errors *errs)
 }
 
 /* Adds "file:line: key: reason"; key may be NULL for a file-wide error. */
-static void
-add_error(struct loader *ld, unsigned line, const char *key,
-    const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
+static void add_error(struct loader *ld, unsigned line, const char *key,
+    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 
 static void
-add_error(struct loader *ld, unsigned line, const char *key,
-    const char *fmt, ...)
+add_error(
+    struct loader *ld, unsigned line, const char *key, const char *fmt, ...)
 {
 	char reason[512];
 	va_list ap;
@@ -1492,11 +1529,11 @@ add_error(struct loader *ld, unsigned line, const char *key,
 	if (line == 0)
 		line = 1;
 	if (key != NULL)
-		add_message(ld, line, xasprintf("%s:%u: %s: %s", ld->file,
-		    line, key, reason));
+		add_message(ld, line,
+		    xasprintf("%s:%u: %s: %s", ld->file, line, key, reason));
 	else
-		add_message(ld, line, xasprintf("%s:%u: %s", ld->file, line,
-		    reason));
+		add_message(
+		    ld, line, xasprintf("%s:%u: %s", ld->file, line, reason));
 }
 
 static unsigned
@@ -1557,8 +1594,8 @@ get_string(struct loader *ld, const config_setting_t *s, const char *kp)
 
 /* Reads and checks a string; returns an owned copy or NULL after an error. */
 static char *
-get_checked_string(struct loader *ld, const config_setting_t *s,
-    const char *kp, check_fn check)
+get_checked_string(struct loader *ld, const config_setting_t *s, const char *kp,
+    check_fn check)
 {
 	const char *v;
 	char why[WHY_MAX], *out;
@@ -1601,14 +1638,10 @@ static const char *
 array_what(enum ktype type)
 {
 	switch (type) {
-	case K_INTLIST:
-		return "an array of integers";
-	case K_CIDRS:
-		return "an array of CIDR strings";
-	case K_METHODS:
-		return "an array of method names";
-	default:
-		return "an array of strings";
+	case K_INTLIST: return "an array of integers";
+	case K_CIDRS: return "an array of CIDR strings";
+	case K_METHODS: return "an array of method names";
+	default: return "an array of strings";
 	}
 }
 
@@ -1632,7 +1665,8 @@ walk_array(struct loader *ld, const config_setting_t *s, const struct key *e,
 	struct buf b;
 
 	if (type != CONFIG_TYPE_ARRAY && type != CONFIG_TYPE_LIST) {
-		add_error(ld, line_of(s), kp, "expected %s", array_what(e->type));
+		add_error(
+		    ld, line_of(s), kp, "expected %s", array_what(e->type));
 		return;
 	}
 	n = (size_t)config_setting_length(s);
@@ -1709,17 +1743,15 @@ walk_array(struct loader *ld, const config_setting_t *s, const struct key *e,
 		*AT(base, e->off_n, size_t) = n;
 		cidrs = NULL;
 		break;
-	case K_METHODS:
-		*AT(base, e->off, unsigned) = mask;
-		break;
+	case K_METHODS: *AT(base, e->off, unsigned) = mask; break;
 	case K_STRLIST:
-		free_strs(*AT(base, e->off, char **),
-		    *AT(base, e->off_n, size_t));
+		free_strs(
+		    *AT(base, e->off, char **), *AT(base, e->off_n, size_t));
 		*AT(base, e->off, char **) = strs;
 		*AT(base, e->off_n, size_t) = n;
 		strs = NULL;
 		break;
-	default:	/* K_JOINED */
+	default: /* K_JOINED */
 		buf_init(&b);
 		for (i = 0; i < n; i++)
 			buf_printf(&b, "%s%s", i > 0 ? ", " : "", strs[i]);
@@ -1760,7 +1792,8 @@ walk_policy(struct loader *ld, const config_setting_t *s, const struct key *e,
 		if (e->flags & KF_DEFAULT_POLICY)
 			pol->limit[RL_MINUTE] = 60;
 		else
-			add_error(ld, line_of(s), kp, "a policy needs at least "
+			add_error(ld, line_of(s), kp,
+			    "a policy needs at least "
 			    "one of requests_per_second, requests_per_minute, "
 			    "requests_per_hour, requests_per_day");
 	}
@@ -1776,8 +1809,8 @@ walk_list(struct loader *ld, const config_setting_t *s, const struct key *e,
 	size_t n, i;
 
 	if (!config_setting_is_list(s)) {
-		add_error(ld, line_of(s), kp, "expected a list of groups: "
-		    "( { ... }, { ... } )");
+		add_error(ld, line_of(s), kp,
+		    "expected a list of groups: ( { ... }, { ... } )");
 		return;
 	}
 	n = (size_t)config_setting_length(s);
@@ -1828,11 +1861,11 @@ walk_value(struct loader *ld, const config_setting_t *s, const struct key *e,
 		break;
 	case K_BOOL:
 		if (config_setting_type(s) != CONFIG_TYPE_BOOL)
-			add_error(ld, line_of(s), kp, "expected a boolean "
-			    "(true or false)");
+			add_error(ld, line_of(s), kp,
+			    "expected a boolean (true or false)");
 		else
-			*AT(base, e->off, int) = config_setting_get_bool(s) ?
-			    1 : 0;
+			*AT(base, e->off, int) =
+			    config_setting_get_bool(s) ? 1 : 0;
 		break;
 	case K_STRING:
 		if ((str = get_checked_string(ld, s, kp, e->check)) != NULL) {
@@ -1848,9 +1881,7 @@ walk_value(struct loader *ld, const config_setting_t *s, const struct key *e,
 	case K_JOINED:
 	case K_INTLIST:
 	case K_CIDRS:
-	case K_METHODS:
-		walk_array(ld, s, e, base, kp);
-		break;
+	case K_METHODS: walk_array(ld, s, e, base, kp); break;
 	case K_GROUP:
 		if (!config_setting_is_group(s))
 			add_error(ld, line_of(s), kp, "expected a group");
@@ -1860,9 +1891,7 @@ walk_value(struct loader *ld, const config_setting_t *s, const struct key *e,
 	case K_POLICY:
 		walk_policy(ld, s, e, AT(base, e->off, struct rl_policy), kp);
 		break;
-	case K_LIST:
-		walk_list(ld, s, e, base, kp);
-		break;
+	case K_LIST: walk_list(ld, s, e, base, kp); break;
 	case K_SETTING:
 		if (!config_setting_is_group(s))
 			add_error(ld, line_of(s), kp, "expected a group");
@@ -1889,8 +1918,9 @@ walk_group(struct loader *ld, const config_setting_t *grp,
 	n = config_setting_length(grp);
 	for (i = 0; i < n; i++) {
 		s = config_setting_get_elem(grp, (unsigned)i);
-		kp = key_path(path, config_setting_name(s) != NULL ?
-		    config_setting_name(s) : "?");
+		kp = key_path(path,
+		    config_setting_name(s) != NULL ? config_setting_name(s)
+		                                   : "?");
 		if ((e = find_key(tab, config_setting_name(s), &idx)) == NULL)
 			add_error(ld, line_of(s), kp, "unknown key");
 		else {
@@ -1905,8 +1935,8 @@ walk_group(struct loader *ld, const config_setting_t *grp,
 			continue;
 		kp = key_path(path, tab[i].name);
 		add_error(ld, line_of(grp), kp, "missing required %s",
-		    tab[i].type == K_GROUP || tab[i].type == K_LIST ?
-		    "section" : "key");
+		    tab[i].type == K_GROUP || tab[i].type == K_LIST ? "section"
+		                                                    : "key");
 		free(kp);
 	}
 	return seen;
@@ -1922,8 +1952,9 @@ route_id(const char *prefix, char out[17])
 	unsigned int mdlen = 0;
 	int i;
 
-	if (EVP_Digest(prefix, strlen(prefix), md, &mdlen, EVP_sha256(),
-	    NULL) != 1 || mdlen < 8)
+	if (EVP_Digest(
+	        prefix, strlen(prefix), md, &mdlen, EVP_sha256(), NULL) != 1 ||
+	    mdlen < 8)
 		abort();
 	for (i = 0; i < 8; i++) {
 		out[2 * i] = hex[md[i] >> 4];
@@ -1957,8 +1988,8 @@ prefix_line(const config_setting_t *routes, size_t i)
 }
 
 static void
-finish_routes(struct loader *ld, struct config *cfg,
-    const config_setting_t *routes)
+finish_routes(
+    struct loader *ld, struct config *cfg, const config_setting_t *routes)
 {
 	struct route *r, *o;
 	size_t i, j;
@@ -1988,15 +2019,15 @@ finish_routes(struct loader *ld, struct config *cfg,
 		}
 	}
 	if (ld->nerr == 0 && cfg->n_routes > 1)
-		qsort(cfg->routes, cfg->n_routes, sizeof *cfg->routes,
-		    route_cmp);
+		qsort(
+		    cfg->routes, cfg->n_routes, sizeof *cfg->routes, route_cmp);
 }
 
 /* ---- reading the file ---- */
 
 static int
-read_file(struct loader *ld, const char *path, struct buf *text,
-    struct stat *st)
+read_file(
+    struct loader *ld, const char *path, struct buf *text, struct stat *st)
 {
 	char chunk[16384];
 	ssize_t n;
@@ -2004,14 +2035,14 @@ read_file(struct loader *ld, const char *path, struct buf *text,
 
 	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) == -1) {
 		err = errno;
-		add_message(ld, 0, xasprintf("%s: cannot open: %s", path,
-		    strerror(err)));
+		add_message(ld, 0,
+		    xasprintf("%s: cannot open: %s", path, strerror(err)));
 		goto out;
 	}
 	if (fstat(fd, st) == -1) {
 		err = errno;
-		add_message(ld, 0, xasprintf("%s: cannot stat: %s", path,
-		    strerror(err)));
+		add_message(ld, 0,
+		    xasprintf("%s: cannot stat: %s", path, strerror(err)));
 		goto out;
 	}
 	if (S_ISDIR(st->st_mode)) {
@@ -2024,15 +2055,17 @@ read_file(struct loader *ld, const char *path, struct buf *text,
 			continue;
 		if (n == -1) {
 			err = errno;
-			add_message(ld, 0, xasprintf("%s: cannot read: %s", path,
-			    strerror(err)));
+			add_message(ld, 0,
+			    xasprintf(
+			        "%s: cannot read: %s", path, strerror(err)));
 			goto out;
 		}
 		if (n == 0)
 			break;
 		if (text->len + (size_t)n > CONFIG_MAX_BYTES) {
-			add_message(ld, 0, xasprintf("%s: larger than %d bytes",
-			    path, CONFIG_MAX_BYTES));
+			add_message(ld, 0,
+			    xasprintf("%s: larger than %d bytes", path,
+			        CONFIG_MAX_BYTES));
 			goto out;
 		}
 		buf_append(text, chunk, (size_t)n);
@@ -2063,8 +2096,8 @@ is_name_char(unsigned char c)
  * would silently wrap (4294967396 reads as 100).
  */
 static void
-check_int_literal(struct loader *ld, unsigned line, const char *t, size_t n,
-    int is64)
+check_int_literal(
+    struct loader *ld, unsigned line, const char *t, size_t n, int is64)
 {
 	char lit[64], *end;
 	int neg = 0, hex = 0, bad = 0;
@@ -2092,9 +2125,9 @@ check_int_literal(struct loader *ld, unsigned line, const char *t, size_t n,
 out:
 	if (bad) {
 		snprintf(lit, sizeof lit, "%.*s", n > 40 ? 40 : (int)n, t);
-		add_error(ld, line, NULL, "integer %s%s is out of range "
-		    "(%s)", lit, n > 40 ? "..." : "", is64 ?
-		    "64-bit" : "at most 2147483647 without an L suffix");
+		add_error(ld, line, NULL, "integer %s%s is out of range (%s)",
+		    lit, n > 40 ? "..." : "",
+		    is64 ? "64-bit" : "at most 2147483647 without an L suffix");
 	}
 }
 
@@ -2126,7 +2159,8 @@ prescan(struct loader *ld, const char *t, size_t len)
 	for (i = 0; i < len; line++) {
 		start = i + strspn(t + i, " \t");
 		if (strncmp(t + start, "@include", 8) == 0) {
-			add_error(ld, line, NULL, "@include is not supported "
+			add_error(ld, line, NULL,
+			    "@include is not supported "
 			    "(the configuration is one file)");
 			fatal = 1;
 		}
@@ -2148,8 +2182,8 @@ prescan(struct loader *ld, const char *t, size_t len)
 			while (i < len && t[i] != '\n')
 				i++;
 		} else if (c == '/' && t[i + 1] == '*') {
-			for (i += 2; i < len && !(t[i] == '*' &&
-			    t[i + 1] == '/'); i++)
+			for (i += 2;
+			     i < len && !(t[i] == '*' && t[i + 1] == '/'); i++)
 				if (t[i] == '\n')
 					line++;
 			i = i < len ? i + 2 : len;
@@ -2163,32 +2197,36 @@ prescan(struct loader *ld, const char *t, size_t len)
 			i++;
 		} else if (c == '.') {
 			/* the rest of a float such as .5e3 */
-			for (i++; i < len && ((t[i] >= '0' && t[i] <= '9') ||
-			    t[i] == 'e' || t[i] == 'E' || t[i] == '-' ||
-			    t[i] == '+'); i++)
+			for (i++; i < len &&
+			     ((t[i] >= '0' && t[i] <= '9') || t[i] == 'e' ||
+			         t[i] == 'E' || t[i] == '-' || t[i] == '+');
+			     i++)
 				;
 		} else if (is_name_start(c)) {
 			while (i < len && is_name_char((unsigned char)t[i]))
 				i++;
-		} else if ((c >= '0' && c <= '9') || ((c == '-' || c == '+') &&
-		    t[i + 1] >= '0' && t[i + 1] <= '9')) {
+		} else if ((c >= '0' && c <= '9') ||
+		    ((c == '-' || c == '+') && t[i + 1] >= '0' &&
+		        t[i + 1] <= '9')) {
 			start = i;
 			if (c == '-' || c == '+')
 				i++;
-			if (t[i] == '0' && (t[i + 1] == 'x' || t[i + 1] == 'X')) {
-				for (i += 2; i < len &&
-				    is_hex((unsigned char)t[i]); i++)
+			if (t[i] == '0' &&
+			    (t[i + 1] == 'x' || t[i + 1] == 'X')) {
+				for (i += 2;
+				     i < len && is_hex((unsigned char)t[i]);
+				     i++)
 					;
 			} else {
 				for (; i < len && t[i] >= '0' && t[i] <= '9';
-				    i++)
+				     i++)
 					;
 				if (t[i] == '.' || t[i] == 'e' || t[i] == 'E') {
 					/* a float: skip it */
-					while (i < len && (is_hex(
-					    (unsigned char)t[i]) ||
-					    t[i] == '.' || t[i] == '-' ||
-					    t[i] == '+'))
+					while (i < len &&
+					    (is_hex((unsigned char)t[i]) ||
+					        t[i] == '.' || t[i] == '-' ||
+					        t[i] == '+'))
 						i++;
 					continue;
 				}
@@ -2246,6 +2284,7 @@ config_load(const char *path, struct config_errors *errs)
 	struct stat st;
 	config_t *cf;
 	const char *why;
+	int have_st = 0;
 
 	if (errs != NULL) {
 		errs->msg = NULL;
@@ -2262,6 +2301,7 @@ config_load(const char *path, struct config_errors *errs)
 	}
 	if (read_file(&ld, path, &text, &st) == -1)
 		goto out;
+	have_st = 1;
 	if (prescan(&ld, buf_cstr(&text), text.len) == -1)
 		goto out;
 
@@ -2270,18 +2310,15 @@ config_load(const char *path, struct config_errors *errs)
 	set_defaults(root_keys, cfg);
 	cfg->path = xstrdup(path);
 	cfg->mtime = st.st_mtime;
-	priv->mtim = st.st_mtim;
-	priv->size = st.st_size;
-	priv->ino = st.st_ino;
-	priv->dev = st.st_dev;
+	file_sig_of(&st, &priv->sig);
 
 	cf = xmalloc(sizeof *cf);
 	config_init(cf);
 	cfg->cf = cf;
 	if (config_read_string(cf, buf_cstr(&text)) != CONFIG_TRUE) {
 		add_error(&ld, (unsigned)config_error_line(cf), NULL, "%s",
-		    config_error_text(cf) != NULL ? config_error_text(cf) :
-		    "cannot parse");
+		    config_error_text(cf) != NULL ? config_error_text(cf)
+		                                  : "cannot parse");
 		goto out;
 	}
 	walk_group(&ld, config_root_setting(cf), root_keys, cfg, "");
@@ -2289,24 +2326,36 @@ config_load(const char *path, struct config_errors *errs)
 	if (ld.nerr > 0)
 		goto out;
 	if (redis_url_parse(cfg->redis.url, &cfg->redis.parsed, &why) == -1) {
-		add_error(&ld, 0, "redis.url", "%s", why);	/* checked */
+		add_error(&ld, 0, "redis.url", "%s", why); /* checked */
 		goto out;
 	}
 	ret = cfg;
 	cfg = NULL;
 out:
+	if (ret == NULL && have_st) {
+		file_sig_of(&st, &failed_sig);
+		failed_sig_set = 1;
+	} else if (ret != NULL)
+		failed_sig_set = 0;
 	loader_finish(&ld, errs);
 	config_free(cfg);
 	buf_cleanup(&text);
 	return ret;
 }
 
+/*
+ * "Changed" means: mtime (with nanoseconds), size, inode or device differ
+ * from the file cfg was read from, and the file is not the one the last
+ * config_load refused, so a broken edit is reported by one reload, not
+ * every second until it is fixed.
+ */
 int
 config_changed(const struct config *cfg, time_t now)
 {
 	static time_t last_check;
 	static int checked;
 	const struct config_priv *priv = (const struct config_priv *)cfg;
+	struct file_sig sig;
 	struct stat st;
 
 	if (cfg == NULL || cfg->path == NULL)
@@ -2316,9 +2365,48 @@ config_changed(const struct config *cfg, time_t now)
 	checked = 1;
 	last_check = now;
 	if (stat(cfg->path, &st) == -1)
-		return 0;	/* gone: keep serving what we have */
-	return st.st_mtim.tv_sec != priv->mtim.tv_sec ||
-	    st.st_mtim.tv_nsec != priv->mtim.tv_nsec ||
-	    st.st_size != priv->size || st.st_ino != priv->ino ||
-	    st.st_dev != priv->dev;
+		return 0; /* gone: keep serving what we have */
+	file_sig_of(&st, &sig);
+	if (file_sig_equal(&sig, &priv->sig))
+		return 0;
+	if (failed_sig_set && file_sig_equal(&sig, &failed_sig))
+		return 0; /* refused already; wait for the next change */
+	return 1;
+}
+
+static const config_setting_t *
+plugin_member(const void *setting, const char *name)
+{
+	const config_setting_t *grp = setting;
+
+	if (grp == NULL || name == NULL || !config_setting_is_group(grp))
+		return NULL;
+	return config_setting_get_member(grp, name);
+}
+
+const char *
+config_plugin_string(const void *setting, const char *name)
+{
+	const config_setting_t *s = plugin_member(setting, name);
+
+	if (s == NULL || config_setting_type(s) != CONFIG_TYPE_STRING)
+		return NULL;
+	return config_setting_get_string(s);
+}
+
+int
+config_plugin_int(const void *setting, const char *name, long long *out)
+{
+	const config_setting_t *s = plugin_member(setting, name);
+
+	if (s == NULL)
+		return -1;
+	switch (config_setting_type(s)) {
+	case CONFIG_TYPE_INT:
+	case CONFIG_TYPE_INT64: *out = config_setting_get_int64(s); return 0;
+	case CONFIG_TYPE_BOOL:
+		*out = config_setting_get_bool(s) ? 1 : 0;
+		return 0;
+	default: return -1;
+	}
 }

@@ -200,4 +200,14 @@ void config_errors_cleanup(struct config_errors *errs);
  */
 int config_changed(const struct config *cfg, time_t now);
 
+/*
+ * Read a plugin's free-form `config` group (plugin_conf.setting, may be
+ * NULL) by setting name, for the plugin host's config_string/config_int.
+ * config_plugin_string returns the string (owned by the config, valid until
+ * config_free) or NULL when absent or not a string.  config_plugin_int
+ * returns 0 and sets *out for an integer (or a boolean, as 0 or 1), else -1.
+ */
+const char *config_plugin_string(const void *setting, const char *name);
+int config_plugin_int(const void *setting, const char *name, long long *out);
+
 #endif

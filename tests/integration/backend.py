@@ -14,6 +14,9 @@ on the *last segments* of the request path, whatever comes before them:
                              answer <code> with a small JSON body (and a
                              Location header)
   .../cookies                two Set-Cookie and two X-Multi headers
+  .../garbage                a response that is not HTTP, then close
+  .../truncate               Content-Length 100000 but 1000 bytes, then close
+  .../eof                    HTTP/1.1 body delimited by closing the connection
   .../slow?ms=N              sleep N ms, then echo
   .../flaky?key=K&fail=N&status=S
                              the first N calls with key K answer S (default
@@ -27,7 +30,8 @@ on the *last segments* of the request path, whatever comes before them:
                              carried key=K in their query (any endpoint)
   anything else (/echo...)   echo: JSON {server, method, path, query,
                              headers: [[name, value], ...], body,
-                             body_len, client_port}
+                             body_len, client_port}; with close=1 the
+                             backend closes the connection afterwards
 
 Every request whose query has key=K is counted (see _calls), which lets a
 test prove that the gateway did or did not contact the backend.
@@ -152,6 +156,24 @@ class Handler(BaseHTTPRequestHandler):
                 if "location" in q:
                     extra.append(("Location", q["location"]))
                 self._json(code, {"status": code, "from": "backend"}, extra=extra)
+            elif last == "garbage":
+                self.wfile.write(b"THIS IS NOT HTTP\r\n\r\n")
+                self.wfile.flush()
+                self.close_connection = True
+            elif last == "truncate":
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Length", "100000")
+                self.end_headers()
+                self.wfile.write(b"x" * 1000)
+                self.wfile.flush()
+                self.close_connection = True
+            elif last == "eof":
+                # no Content-Length, no chunking: the body ends at close
+                self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n"
+                                 b"Connection: close\r\n\r\n" + b"eof body\n" * 1000)
+                self.wfile.flush()
+                self.close_connection = True
             elif last == "cookies":
                 self._send(200, b"cookies\n", "text/plain", extra=[
                     ("Set-Cookie", "a=1; Path=/"), ("Set-Cookie", "b=2, c=3; HttpOnly"),
@@ -177,6 +199,8 @@ class Handler(BaseHTTPRequestHandler):
                     ("Connection", "X-Secret"), ("X-Secret", "hidden"),
                     ("Keep-Alive", "timeout=5, max=100"), ("X-Normal", "kept")])
             else:
+                if q.get("close") == "1":
+                    self.close_connection = True
                 self._echo(body)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True

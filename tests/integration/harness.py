@@ -18,6 +18,33 @@ Every server listens on 127.0.0.1 or a unix socket inside a temp dir and
 is stopped by PID (never by name).  A server that fails to start raises
 HarnessError carrying the tail of its log.
 
+A test file (tests/integration/test_*.py, run by run.sh) looks like:
+
+    import harness as h
+    from harness import eq, expect_status, test
+
+    def setup(td):                      # once per file; td is a TempDir
+        c = type("Ctx", (), {})()
+        c.redis = h.start_redis(td)
+        c.b = h.start_backend(td)
+        cfg = h.base_config(c.redis, [{"prefix": "/api", "backend": c.b.url}])
+        c.lt = h.Lighttpd(td, config=h.write_gateway_config(td, cfg), max_procs=2)
+        return c
+
+    @test
+    def forwards(c):
+        r = h.request(c.lt.port, "GET", "/api/x")
+        expect_status(r, 200)
+        eq(r.json()["path"], "/api/x", "path at the backend")
+
+    if __name__ == "__main__":
+        h.main(setup)
+
+`python3 test_x.py [test names...]` runs one file; APIGW_IT_KEEP=1 keeps
+the temp dirs (logs, configs) for a look afterwards.  After the tests,
+main() stops every server and fails the run if any log holds a sanitizer
+report.
+
 Environment: top_srcdir, top_builddir (set by `make check`; default: the
 repository root), APIGW (the binary; default $top_builddir/apigw),
 APIGW_IT_RSS_LIMIT_MB (peak RSS bound for the streaming test, default 30).

@@ -9,7 +9,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 : "${top_srcdir:=$(cd "$here/../.." && pwd)}"
 : "${top_builddir:=$top_srcdir}"
 : "${PYTHON3:=python3}"
-export top_srcdir top_builddir PYTHON3
+PYTHONDONTWRITEBYTECODE=1
+export top_srcdir top_builddir PYTHON3 PYTHONDONTWRITEBYTECODE
 
 missing=
 need() { # need PROGRAM DEBIAN-PACKAGE

@@ -294,7 +294,13 @@ def t_duplicate_key_header(c, s):
     expect_401(raw("/auth/dup?key=" + k, [good, other]), s.header, "two valid keys")
     expect_401(raw("/auth/dup?key=" + k, [good, random_key()]), s.header,
                "a valid and an unknown key")
-    expect_401(raw("/auth/dup?key=" + k, [good, ""]), s.header, "a valid key and an empty one")
+    # (a second, empty line is not asserted: lighttpd drops empty header
+    # values before the gateway can see them, so only one key arrives)
+    lines = ["GET /auth/dup?key=%s HTTP/1.1" % k, "Host: 127.0.0.1",
+             "%s: %s" % (s.header, good), "%s: %s" % (s.header.lower(), good),
+             "Connection: close", "", ""]
+    expect_401(h.raw_request(s.port, "\r\n".join(lines)), s.header,
+               "the key header twice, in different letter case")
     # one line holding "valid, valid" is not a key either
     expect_401(raw("/auth/dup?key=" + k, ["%s, %s" % (good, good)]), s.header,
                "one header line 'key, key'")
@@ -541,7 +547,11 @@ def redis_dump(redis):
 
 @test
 def redis_holds_no_plaintext_key(c):
-    check(len(c.secrets) >= 10, "only %d keys were created before the scan" % len(c.secrets))
+    # keys of its own, used through both servers (earlier tests add more)
+    for s in c.stacks.values():
+        key, _ = create_key(c, "scan-" + s.name, "--requests-per-minute", "100")
+        expect_status(get(c, s, "/auth/scan", key=key), 200, "a valid key before the scan")
+        expect_status(get(c, s, "/limited/scan", key=key), 200, "a valid key before the scan")
     dump = redis_dump(c.redis)
     check(dump, "redis is empty")
     blob = "\n".join(n + "\n" + "\n".join(vals) for n, vals in dump)
@@ -555,7 +565,11 @@ def redis_holds_no_plaintext_key(c):
 
 
 def _check_access_log(c, s):
-    check(s.used_ids, "no key id was used through %s" % s.name)
+    # a key of its own (so that this test does not depend on earlier ones)
+    key, kid = create_key(c, "log-" + s.name)
+    expect_status(get(c, s, "/auth/logged", key=key), 200, "a valid key")
+    s.used_ids.append(kid)
+    expect_401(get(c, s, "/auth/logged", key=random_key()), s.header, "an unknown key")
     h.wait_for(lambda: all(i in h.read_text(s.access_log) for i in s.used_ids), timeout=3,
                what="key ids %r in %s" % (s.used_ids, s.access_log))
     text = h.read_text(s.access_log)
@@ -563,7 +577,7 @@ def _check_access_log(c, s):
         check(key not in text and key[3:] not in text,
               "a key (%s...) is in the %s access log" % (key[:8], s.name))
     lines = [l for l in text.splitlines() if l.strip()]
-    check(len(lines) >= 50, "only %d lines in %s" % (len(lines), s.access_log))
+    check(len(lines) >= 2, "only %d lines in %s" % (len(lines), s.access_log))
     for kid in s.used_ids:
         if s.log_format == "json":
             recs = [json.loads(l) for l in lines]

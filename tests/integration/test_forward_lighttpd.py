@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import harness as h  # noqa: E402
 from harness import check, eq, expect_problem, expect_status, echo_header, test  # noqa: E402
@@ -411,6 +412,39 @@ def streaming_is_incremental(c):
 
 
 @test
+def invalid_backend_response_502(c):
+    expect_problem(get(c, "/api/garbage"), 502, "backend that does not speak HTTP")
+
+
+@test
+def truncated_backend_response(c):
+    # headers already sent: the client must see an incomplete body (not a
+    # complete-looking short one), and the gateway must carry on
+    import http.client
+    try:
+        r = get(c, "/api/truncate")
+        raise AssertionError("truncated body delivered as complete: status %d, %d bytes"
+                             % (r.status, len(r.body)))
+    except (http.client.IncompleteRead, ConnectionError):
+        pass
+    for _ in range(4):
+        echo(c, "/api/echo")
+
+
+@test
+def close_delimited_backend_body(c):
+    r = get(c, "/api/eof")
+    expect_status(r, 200)
+    eq(r.body, b"eof body\n" * 1000, "body delimited by the backend closing")
+
+
+@test
+def large_request_header(c):
+    doc = echo(c, "/api/echo", headers={"X-Large": "v" * 6000})
+    eq(echo_header(doc, "x-large"), "v" * 6000, "6000-byte header value")
+
+
+@test
 def backend_unreachable_502(c):
     t0 = time.monotonic()
     expect_problem(get(c, "/dead/x"), 502, "closed backend port")
@@ -565,6 +599,16 @@ def keepalive_to_backend(c):
     a = echo(s, "/api/echo")
     b = echo(s, "/api/echo")
     eq(b["client_port"], a["client_port"], "backend client port of two sequential requests")
+
+
+@test
+def backend_closing_keepalive_connection(c):
+    s = single(c)
+    a = echo(s, "/api/echo?close=1")["client_port"]  # backend closes after this one
+    time.sleep(0.1)
+    b = echo(s, "/api/echo")["client_port"]
+    check(a != b, "the closed backend connection was reused?")
+    eq(echo(s, "/api/echo")["client_port"], b, "the new connection is kept")
 
 
 @test

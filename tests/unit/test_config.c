@@ -246,7 +246,8 @@ static const char full_conf[] =
 	"  level = \"error\"; };\n"
 	"plugins = (\n"
 	"  { path = \"/usr/lib/apigw/a.so\"; },\n"
-	"  { path = \"b.so\"; config = { anything = [ 1, 2 ]; x = { y = \"z\"; }; }; }\n"
+	"  { path = \"b.so\"; config = { realm = \"api\"; n = 5000000000L;"
+	"    on = true; x = { y = \"z\"; }; }; }\n"
 	");\n"
 	"routes = (\n"					/* line 30 */
 	"  { prefix = \"/\"; backend = \"https://root.example\"; },\n"
@@ -265,6 +266,7 @@ test_full(void **state)
 {
 	struct config *cfg;
 	struct route *r;
+	long long ll;
 
 	(void)state;
 	cfg = load_ok(full_conf);
@@ -329,6 +331,22 @@ test_full(void **state)
 	assert_int_equal(cfg->plugins[0].line, 27);
 	assert_string_equal(cfg->plugins[1].path, "b.so");
 	assert_non_null(cfg->plugins[1].setting);
+	assert_string_equal(config_plugin_string(cfg->plugins[1].setting,
+	    "realm"), "api");
+	assert_null(config_plugin_string(cfg->plugins[1].setting, "n"));
+	assert_null(config_plugin_string(cfg->plugins[1].setting, "none"));
+	assert_null(config_plugin_string(NULL, "realm"));
+	assert_int_equal(config_plugin_int(cfg->plugins[1].setting, "n", &ll),
+	    0);
+	assert_int_equal(ll, 5000000000LL);
+	assert_int_equal(config_plugin_int(cfg->plugins[1].setting, "on",
+	    &ll), 0);
+	assert_int_equal(ll, 1);
+	assert_int_equal(config_plugin_int(cfg->plugins[1].setting, "realm",
+	    &ll), -1);
+	assert_int_equal(config_plugin_int(cfg->plugins[1].setting, "x",
+	    &ll), -1);
+	assert_int_equal(config_plugin_int(NULL, "n", &ll), -1);
 
 	/* Sorted longest prefix first, trailing slashes gone. */
 	assert_int_equal(cfg->n_routes, 3);
@@ -1071,6 +1089,21 @@ test_rl_tables(void **state)
 	assert_int_equal(rl_algorithm_parse(NULL, &a), -1);
 }
 
+/* Replaces path's content and sets its mtime to mtime. */
+static void
+rewrite(const char *path, const char *text, time_t mtime)
+{
+	struct timespec ts[2];
+	FILE *f = fopen(path, "w");
+
+	assert_non_null(f);
+	fputs(text, f);
+	assert_int_equal(fclose(f), 0);
+	ts[0].tv_sec = ts[1].tv_sec = mtime;
+	ts[0].tv_nsec = ts[1].tv_nsec = 0;
+	assert_int_equal(utimensat(AT_FDCWD, path, ts, 0), 0);
+}
+
 static void
 test_changed(void **state)
 {
@@ -1107,12 +1140,29 @@ test_changed(void **state)
 	assert_int_equal(fclose(f), 0);
 	assert_int_equal(utimensat(AT_FDCWD, path, ts, 0), 0);
 	assert_int_equal(config_changed(cfg, now + 3), 1);
+	config_free(cfg);
+
+	/* A broken edit is reported once, not every second. */
+	cfg = config_load(path, NULL);
+	assert_non_null(cfg);
+	rewrite(path, REDIS "routes = oops;\n", cfg->mtime + 20);
+	assert_int_equal(config_changed(cfg, now + 4), 1);
+	assert_null(config_load(path, NULL));
+	assert_int_equal(config_changed(cfg, now + 5), 0);
+	/* Fixed: changed again, and loads. */
+	rewrite(path, REDIS ROUTE "# fixed\n", cfg->mtime + 30);
+	assert_int_equal(config_changed(cfg, now + 6), 1);
+	config_free(cfg);
+	cfg = config_load(path, NULL);
+	assert_non_null(cfg);
+	assert_int_equal(config_changed(cfg, now + 7), 0);
+
 	/* A file that is gone is not "changed": keep the running config. */
 	assert_int_equal(unlink(path), 0);
-	assert_int_equal(config_changed(cfg, now + 4), 0);
+	assert_int_equal(config_changed(cfg, now + 8), 0);
 	config_free(cfg);
 	config_free(NULL);
-	assert_int_equal(config_changed(NULL, now + 5), 0);
+	assert_int_equal(config_changed(NULL, now + 9), 0);
 	free(path);
 }
 
