@@ -8,6 +8,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/random.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -44,6 +45,7 @@ struct gateway {
 	struct buf rlargs;
 	struct hdrs fwd;
 	unsigned long redis_bypassed;	/* requests let through, Redis down */
+	struct stat rejected;		/* the config file last found invalid */
 };
 
 static uint64_t
@@ -104,9 +106,18 @@ gateway_maybe_reload(struct gateway *gw, int force)
 	struct config_errors errs = { NULL, 0 };
 	struct config *ncfg;
 	struct access_log *nlog;
+	struct stat st;
 	size_t i;
 
 	if (!force && !config_changed(gw->cfg, time(NULL)))
+		return 0;
+	memset(&st, 0, sizeof st);
+	/* The same broken file is reported once, not once a second. */
+	if (stat(gw->cfg->path, &st) == 0 && !force &&
+	    st.st_mtim.tv_sec == gw->rejected.st_mtim.tv_sec &&
+	    st.st_mtim.tv_nsec == gw->rejected.st_mtim.tv_nsec &&
+	    st.st_size == gw->rejected.st_size &&
+	    st.st_ino == gw->rejected.st_ino)
 		return 0;
 	ncfg = config_load(gw->cfg->path, &errs);
 	if (ncfg == NULL) {
@@ -114,7 +125,7 @@ gateway_maybe_reload(struct gateway *gw, int force)
 			log_error("reload: %s", errs.msg[i]);
 		log_error("reload: keeping the previous configuration");
 		config_errors_cleanup(&errs);
-		/* Do not retry the same broken file on every request. */
+		gw->rejected = st;
 		return 0;
 	}
 	nlog = access_log_open(ncfg);

@@ -125,7 +125,10 @@ on_header(char *line, size_t size, size_t nitems, void *ud)
 		return len;
 	}
 	if (n == 0) {
-		/* End of a header block; 1xx blocks are followed by more. */
+		/* End of a header block; 1xx blocks are followed by more,
+		 * except 101: no upgrade was asked for, so it is invalid. */
+		if (x->status == 101)
+			return 0;
 		if (x->status >= 100 && x->status < 200)
 			return len;
 		if (x->status < 200 || x->status > 599)
