@@ -8,7 +8,6 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/random.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -45,7 +44,6 @@ struct gateway {
 	struct buf rlargs;
 	struct hdrs fwd;
 	unsigned long redis_bypassed;	/* requests let through, Redis down */
-	struct stat rejected;		/* the config file last found invalid */
 };
 
 static uint64_t
@@ -106,18 +104,11 @@ gateway_maybe_reload(struct gateway *gw, int force)
 	struct config_errors errs = { NULL, 0 };
 	struct config *ncfg;
 	struct access_log *nlog;
-	struct stat st;
 	size_t i;
 
+	/* config_changed() also remembers a file it found broken, so a bad
+	 * edit is reported once, not once a second. */
 	if (!force && !config_changed(gw->cfg, time(NULL)))
-		return 0;
-	memset(&st, 0, sizeof st);
-	/* The same broken file is reported once, not once a second. */
-	if (stat(gw->cfg->path, &st) == 0 && !force &&
-	    st.st_mtim.tv_sec == gw->rejected.st_mtim.tv_sec &&
-	    st.st_mtim.tv_nsec == gw->rejected.st_mtim.tv_nsec &&
-	    st.st_size == gw->rejected.st_size &&
-	    st.st_ino == gw->rejected.st_ino)
 		return 0;
 	ncfg = config_load(gw->cfg->path, &errs);
 	if (ncfg == NULL) {
@@ -125,7 +116,6 @@ gateway_maybe_reload(struct gateway *gw, int force)
 			log_error("reload: %s", errs.msg[i]);
 		log_error("reload: keeping the previous configuration");
 		config_errors_cleanup(&errs);
-		gw->rejected = st;
 		return 0;
 	}
 	nlog = access_log_open(ncfg);
