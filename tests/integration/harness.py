@@ -207,6 +207,16 @@ def free_port():
         return s.getsockname()[1]
 
 
+def closed_port(td):
+    """A port where a connect is refused for as long as td lives: a socket
+    stays bound to it without listening, so no server (and no outgoing
+    connection, which could self-connect) can take it meanwhile."""
+    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    s.bind(("127.0.0.1", 0))
+    td.defer(s.close)
+    return s.getsockname()[1]
+
+
 def wait_for(cond, timeout=5.0, interval=0.05, what="condition"):
     """Polls cond() until it returns a true value (returned) or raises
     HarnessError after timeout seconds."""
@@ -1158,6 +1168,31 @@ def _alarm(signum, frame):
     raise _Timeout("test took longer than %d s" % TEST_TIMEOUT_S)
 
 
+def dump_diagnostics(td, out=sys.stderr):
+    """After a first failure: what every process of ours was doing and the
+    tail of every log in the temp dir, so a failure in CI explains itself."""
+    out.write("---- diagnostics ----\n")
+    me = os.getpid()
+    for pid in proc_descendants(me):
+        try:
+            with open("/proc/%d/stat" % pid) as f:
+                stat = f.read().split(")")[-1].split()
+            with open("/proc/%d/wchan" % pid) as f:
+                wchan = f.read().strip()
+            with open("/proc/%d/cmdline" % pid, "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")[:160]
+            out.write("pid %d state %s wchan %s: %s\n" % (pid, stat[0], wchan, cmd))
+        except OSError:
+            pass
+    for root, _dirs, files in os.walk(td.path):
+        for name in sorted(files):
+            if name.endswith(".log") or name.endswith(".json"):
+                path = os.path.join(root, name)
+                out.write("-- %s\n%s\n" % (path, log_tail(path, 25)))
+    out.write("---- end of diagnostics ----\n")
+    out.flush()
+
+
 def main(setup=None):
     """Runs the registered tests (or those named on the command line),
     printing "ok - name" or "FAIL - name: reason" for each and a closing
@@ -1203,6 +1238,11 @@ def main(setup=None):
                     raise
                 print("FAIL - %s: %s" % (name, _reason(e)), flush=True)
                 sys.stderr.write("".join(traceback.format_exception(type(e), e, e.__traceback__)))
+                if failed == 0:
+                    try:
+                        dump_diagnostics(td)
+                    except Exception as de:  # diagnostics must not mask the failure
+                        sys.stderr.write("diagnostics failed: %r\n" % de)
                 failed += 1
         # stop every server (so that exiting processes report leaks), then
         # look for sanitizer reports in their logs: each is a failure

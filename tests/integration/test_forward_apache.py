@@ -28,7 +28,7 @@ def setup(td):
     routes = [
         {"prefix": "/api", "backend": c.b1.url},
         {"prefix": "/ro", "backend": c.b1.url, "methods": ["GET"]},
-        {"prefix": "/dead", "backend": "http://127.0.0.1:%d" % h.free_port(),
+        {"prefix": "/dead", "backend": "http://127.0.0.1:%d" % h.closed_port(td),
          "connect_timeout_ms": 500},
         {"prefix": "/retry", "backend": c.b1.url, "retries": 2},
     ]

@@ -32,7 +32,7 @@ def setup(td):
     c.redis = h.start_redis(td)
     c.b1 = h.start_backend(td, "b1")
     c.b2 = h.start_backend(td, "b2")
-    dead = h.free_port()  # nothing listens there
+    dead = h.closed_port(td)  # connects are refused there
     c.access_log = td.join("access.json")
     routes = [
         {"prefix": "/api", "backend": c.b1.url},
