@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -106,6 +107,17 @@ load_or_report(const char *path)
 	return cfg;
 }
 
+static int
+listen_is_unix(int fd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof ss;
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
+		return 0;
+	return ss.ss_family == AF_UNIX;
+}
+
 /* Serves requests on listen_fd until SIGTERM.  Takes ownership of cfg. */
 static int
 serve(int listen_fd, struct config *cfg)
@@ -113,6 +125,7 @@ serve(int listen_fd, struct config *cfg)
 	FCGX_Request fr;
 	struct request req;
 	struct gateway *gw;
+	int unix_socket;
 
 	set_signal(SIGTERM, on_term);
 	set_signal(SIGINT, on_term);
@@ -129,6 +142,7 @@ serve(int listen_fd, struct config *cfg)
 	FCGX_InitRequest(&fr, listen_fd, FCGI_FAIL_ACCEPT_ON_INTR);
 	gw = gateway_new(cfg);
 	request_init(&req);
+	unix_socket = listen_is_unix(listen_fd);
 
 	while (!got_term) {
 		if (FCGX_Accept_r(&fr) < 0) {
@@ -143,6 +157,17 @@ serve(int listen_fd, struct config *cfg)
 		got_hup = 0;
 		request_begin(&req, &fr);
 		gateway_handle(gw, &req);
+		/*
+		 * libfcgi closes a connection by shutting down its write side
+		 * and waiting for the web server to close first, so that unread
+		 * input cannot turn into a TCP reset that destroys the answer.
+		 * A unix socket has no resets: when all input was read, skip
+		 * the wait (a syscall round trip per request) by detaching.
+		 * Unread input (a 413 or 401 before the body) still gets the
+		 * wait, or the web server could fail writing it.
+		 */
+		if (unix_socket && request_input_done(&req))
+			FCGX_Detach(&fr);
 		FCGX_Finish_r(&fr);
 		request_end(&req);
 	}

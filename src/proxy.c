@@ -29,6 +29,8 @@ struct xfer {
 	int status;		/* status of the response being read */
 	int discard;		/* swallowing a response to retry */
 	int sent;		/* a head reached the client */
+	long long clen;		/* the response's Content-Length, or -1 */
+	long long body_sent;	/* body bytes of this response written */
 	struct hdrs resp;
 };
 
@@ -91,6 +93,7 @@ static int
 send_head(struct xfer *x)
 {
 	struct request *r = x->r;
+	const char *cl;
 
 	hdrs_strip_hop_by_hop(&x->resp);
 	/* "Status" means something to FastCGI; our request id header is
@@ -99,8 +102,20 @@ send_head(struct xfer *x)
 	hdrs_del(&x->resp, x->cfg->gateway.request_id_header);
 	x->sent = 1;
 	x->out->status = x->status;
-	if (request_send_head(r, x->status, &x->resp) != 0 ||
-	    request_flush(r) != 0)
+	x->clen = -1;
+	x->body_sent = 0;
+	cl = hdrs_get(&x->resp, "Content-Length");
+	if (cl != NULL && *cl >= '0' && *cl <= '9')
+		x->clen = strtoll(cl, NULL, 10);
+	if (request_send_head(r, x->status, &x->resp) != 0)
+		return -1;
+	/*
+	 * Every flush is a write to the web server, and syscalls are most of
+	 * a request's cost.  A response of known length goes out with its
+	 * body (or at the end of the request); an open-ended one (chunked,
+	 * server-sent events) shows its head at once.
+	 */
+	if (x->clen < 0 && request_flush(r) != 0)
 		return -1;
 	return 0;
 }
@@ -172,7 +187,12 @@ on_body(char *data, size_t size, size_t nmemb, void *ud)
 		} else
 			buf_append(&o->tee, data, len);
 	}
-	if (request_write(x->r, data, len) != 0 || request_flush(x->r) != 0)
+	if (request_write(x->r, data, len) != 0)
+		return 0;
+	x->body_sent += (long long)len;
+	/* Stream as it arrives, but leave the last piece of a response of
+	 * known length to go out with the end of the request. */
+	if (x->body_sent != x->clen && request_flush(x->r) != 0)
 		return 0;
 	return len;
 }

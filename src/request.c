@@ -147,6 +147,7 @@ request_end(struct request *r)
 	r->status = 0;
 	r->bytes_out = 0;
 	r->client_gone = 0;
+	r->body_read = 0;
 	r->content_length = -1;
 }
 
@@ -195,7 +196,16 @@ request_read_body(struct request *r, long long max)
 	}
 	if (r->content_length >= 0 && (long long)r->body.len < r->content_length)
 		return -1;
+	r->body_read = 1;
 	return 0;
+}
+
+int
+request_input_done(const struct request *r)
+{
+	return r->body_read || r->content_length == 0 ||
+	    (r->content_length < 0 && hdrs_get(&r->headers,
+	    "Transfer-Encoding") == NULL);
 }
 
 static int

@@ -56,6 +56,7 @@ struct request {
 	int status;			/* 0 until a head was sent */
 	long long bytes_out;		/* body bytes written */
 	int client_gone;
+	int body_read;			/* the whole body was read */
 };
 
 /* One-time set-up of an embedded request (before the first begin). */
@@ -79,6 +80,12 @@ const char *request_header(const struct request *r, const char *name);
  * read error.  Content-Length is checked before anything is allocated.
  */
 int request_read_body(struct request *r, long long max);
+
+/*
+ * Returns 1 when nothing of the request's input is left unread (no body,
+ * or the body was read), so the connection can be closed at once.
+ */
+int request_input_done(const struct request *r);
 
 /*
  * Sends the status line and h (may be NULL) plus r->resp_headers.  Returns
