@@ -55,8 +55,16 @@ struct store {
 
 	long backoff_ms;       /* 0: no failure since the last success */
 	long long retry_at_ms; /* monotonic: no connect before this */
+	long long used_ms;     /* monotonic: the last complete exchange */
 	unsigned long errors;
 };
+
+/*
+ * A connection used this recently is not polled for a server-side close
+ * before reuse: under load that poll would be one syscall per request for
+ * nothing.  A server restarted within this window costs one failed call.
+ */
+#define STORE_FRESH_MS 250
 
 static long long
 store_clock_ms(void)
@@ -376,6 +384,11 @@ store_ready(struct store *s, const char **why)
 	int rc = -1;
 
 	if (s->c != NULL) {
+		if (s->c->err == 0 &&
+		    store_clock_ms() - s->used_ms < STORE_FRESH_MS) {
+			rc = 0;
+			goto out;
+		}
 		if (!store_stale(s->c)) {
 			rc = 0;
 			goto out;
@@ -566,6 +579,7 @@ store_exec(struct store *s, const struct store_cmd *cmds, size_t n,
 	}
 	if (noscript && store_reload(s, cmds, n, replies, &reason) == -1)
 		goto broken;
+	s->used_ms = store_clock_ms();
 	s->backoff_ms = 0;
 	s->retry_at_ms = 0;
 	rc = 0;
