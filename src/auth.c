@@ -13,7 +13,7 @@
 #include "xalloc.h"
 
 struct auth_cache {
-	struct auth_entry *slot;	/* direct-mapped; hash[0] == 0: empty */
+	struct auth_entry *slot; /* direct-mapped; hash[0] == 0: empty */
 	size_t n;
 };
 
@@ -67,8 +67,10 @@ slot_for(struct auth_cache *c, const char *hash)
 	for (i = 0; i < 8; i++) {
 		char ch = hash[i];
 
-		v = v * 16 + (unsigned long)(ch >= 'a' ? ch - 'a' + 10 :
-		    ch >= 'A' ? ch - 'A' + 10 : ch - '0');
+		v = v * 16 +
+		    (unsigned long)(ch >= 'a' ? ch - 'a' + 10
+		            : ch >= 'A'       ? ch - 'A' + 10
+		                              : ch - '0');
 	}
 	return &c->slot[v % c->n];
 }
@@ -78,8 +80,7 @@ auth_cache_get(struct auth_cache *c, const char *hash, time_t now, long ttl_s)
 {
 	struct auth_entry *e = slot_for(c, hash);
 
-	if (e->hash[0] == '\0' ||
-	    !keys_equal(e->hash, hash, KEYS_HASH_HEX))
+	if (e->hash[0] == '\0' || !keys_equal(e->hash, hash, KEYS_HASH_HEX))
 		return NULL;
 	if (now - e->fetched >= ttl_s || now < e->fetched) {
 		e->hash[0] = '\0';

@@ -21,10 +21,10 @@ struct request;
 struct rl_key_record;
 
 enum auth_key_state {
-	AUTH_KEY_OK = 0,	/* exactly one well-formed key */
+	AUTH_KEY_OK = 0, /* exactly one well-formed key */
 	AUTH_KEY_MISSING,
-	AUTH_KEY_DUPLICATE,	/* the header appears more than once */
-	AUTH_KEY_MALFORMED,	/* cannot be a key: no lookup needed */
+	AUTH_KEY_DUPLICATE, /* the header appears more than once */
+	AUTH_KEY_MALFORMED, /* cannot be a key: no lookup needed */
 };
 
 /*
@@ -38,8 +38,8 @@ struct auth_entry {
 	char hash[KEYS_HASH_HEX + 1];
 	char id[33];
 	char name[129];
-	long long expires;		/* Unix seconds, 0 = never */
-	struct rl_policy policy;	/* present == 0: none; name is NULL */
+	long long expires;       /* Unix seconds, 0 = never */
+	struct rl_policy policy; /* present == 0: none; name is NULL */
 	time_t fetched;
 };
 
@@ -49,8 +49,8 @@ struct auth_cache;
 struct auth_cache *auth_cache_new(size_t slots);
 void auth_cache_free(struct auth_cache *c);
 /* Returns the fresh entry for hash, or NULL.  Borrowed until the next put. */
-const struct auth_entry *auth_cache_get(struct auth_cache *c,
-    const char *hash, time_t now, long ttl_s);
+const struct auth_entry *auth_cache_get(
+    struct auth_cache *c, const char *hash, time_t now, long ttl_s);
 void auth_cache_put(struct auth_cache *c, const char *hash,
     const struct rl_key_record *rec, time_t now);
 

@@ -16,9 +16,9 @@
 #include <stddef.h>
 
 struct buf {
-	char *p;	/* owned; NULL until the first append */
-	size_t len;	/* bytes used, not counting the terminating NUL */
-	size_t cap;	/* bytes allocated */
+	char *p;    /* owned; NULL until the first append */
+	size_t len; /* bytes used, not counting the terminating NUL */
+	size_t cap; /* bytes allocated */
 };
 
 void buf_init(struct buf *b);
@@ -29,7 +29,7 @@ void buf_append(struct buf *b, const void *data, size_t len);
 void buf_puts(struct buf *b, const char *s);
 void buf_putc(struct buf *b, char c);
 void buf_printf(struct buf *b, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 /* Returns b's text ("" when empty); valid until the next change to b. */
 const char *buf_cstr(const struct buf *b);
 /* Appends s as the inside of a JSON string (no quotes), escaped. */

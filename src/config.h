@@ -30,13 +30,13 @@ enum rl_algorithm {
 enum rl_window { RL_SECOND = 0, RL_MINUTE, RL_HOUR, RL_DAY, RL_NWINDOWS };
 
 struct rl_policy {
-	int present;			/* 0: no policy configured */
-	char *name;			/* owned; "default", "route" or "key" unless set */
-	int shadow;			/* evaluated and reported, never rejects */
-	int algorithm_set;		/* 0: inherit the default policy's algorithm */
+	int present;       /* 0: no policy configured */
+	char *name;        /* owned; "default", "route" or "key" unless set */
+	int shadow;        /* evaluated and reported, never rejects */
+	int algorithm_set; /* 0: inherit the default policy's algorithm */
 	enum rl_algorithm algorithm;
-	long limit[RL_NWINDOWS];	/* requests per window; 0 = window unused */
-	long burst_size;		/* 0 = the shortest window's limit */
+	long limit[RL_NWINDOWS]; /* requests per window; 0 = window unused */
+	long burst_size;         /* 0 = the shortest window's limit */
 };
 
 /* Seconds in each window: 1, 60, 3600, 86400. */
@@ -51,8 +51,8 @@ int rl_algorithm_parse(const char *name, enum rl_algorithm *out);
 /* ---- parsed values ---- */
 
 struct cidr {
-	int family;			/* AF_INET or AF_INET6 */
-	unsigned char addr[16];		/* network byte order, host bits zero */
+	int family;             /* AF_INET or AF_INET6 */
+	unsigned char addr[16]; /* network byte order, host bits zero */
 	int prefix_len;
 };
 
@@ -62,11 +62,11 @@ int cidr_list_match(const struct cidr *list, size_t n, const char *ip);
 int cidr_parse(const char *s, struct cidr *out);
 
 struct redis_url {
-	char *host;			/* owned; NULL for a unix socket */
+	char *host; /* owned; NULL for a unix socket */
 	int port;
-	char *unix_path;		/* owned; NULL for TCP */
-	char *user;			/* owned; NULL when absent (AUTH pass only) */
-	char *password;			/* owned; NULL when absent */
+	char *unix_path; /* owned; NULL for TCP */
+	char *user;      /* owned; NULL when absent (AUTH pass only) */
+	char *password;  /* owned; NULL when absent */
 	int db;
 };
 
@@ -81,9 +81,15 @@ void redis_url_cleanup(struct redis_url *u);
 
 /* HTTP methods a route may name; a route's methods are a bitmask of these. */
 enum http_method {
-	M_GET = 1 << 0, M_HEAD = 1 << 1, M_POST = 1 << 2, M_PUT = 1 << 3,
-	M_DELETE = 1 << 4, M_PATCH = 1 << 5, M_OPTIONS = 1 << 6,
-	M_TRACE = 1 << 7, M_CONNECT = 1 << 8,
+	M_GET = 1 << 0,
+	M_HEAD = 1 << 1,
+	M_POST = 1 << 2,
+	M_PUT = 1 << 3,
+	M_DELETE = 1 << 4,
+	M_PATCH = 1 << 5,
+	M_OPTIONS = 1 << 6,
+	M_TRACE = 1 << 7,
+	M_CONNECT = 1 << 8,
 };
 #define M_ALL 0x1ff
 /* Returns the bit for an upper-case method name, or 0 if unknown. */
@@ -92,96 +98,99 @@ unsigned http_method_bit(const char *name);
 void http_method_list(unsigned mask, char *out, size_t outlen);
 
 struct route {
-	char *prefix;			/* owned; starts with '/', no trailing '/' except "/" */
+	char *prefix; /* owned; starts with '/', no trailing '/' except "/" */
 	size_t prefix_len;
-	char *backend;			/* owned; scheme://host[:port][/path], no trailing '/' */
-	unsigned methods;		/* bitmask of enum http_method; M_ALL when omitted */
+	char *backend; /* owned; scheme://host[:port][/path], no trailing '/' */
+	unsigned methods; /* bitmask of enum http_method; M_ALL when omitted */
 	int require_auth;
 	long cache_ttl_s;
 	int strip_prefix;
-	long connect_timeout_ms;	/* default 2000 */
-	long timeout_ms;		/* default 30000 */
-	int retries;			/* default 0 */
-	struct rl_policy rate_limit;	/* name defaults to "route" */
-	char route_id[17];		/* 16 hex chars of SHA-256(prefix): stable Redis name part */
-	int line;			/* where the route was defined */
+	long connect_timeout_ms;     /* default 2000 */
+	long timeout_ms;             /* default 30000 */
+	int retries;                 /* default 0 */
+	struct rl_policy rate_limit; /* name defaults to "route" */
+	char route_id[17]; /* 16 hex chars of SHA-256(prefix): stable Redis name
+	                      part */
+	int line;          /* where the route was defined */
 };
 
 struct plugin_conf {
-	char *path;			/* owned */
-	void *setting;			/* opaque: the libconfig "config" group, or NULL */
+	char *path;    /* owned */
+	void *setting; /* opaque: the libconfig "config" group, or NULL */
 	int line;
 };
 
 enum log_format { LOG_FORMAT_COMBINED, LOG_FORMAT_JSON };
 
 struct config {
-	char *path;			/* owned: the file it was read from */
-	time_t mtime;			/* the file's mtime when read */
-	void *cf;			/* opaque: the libconfig tree (kept for plugins) */
+	char *path;   /* owned: the file it was read from */
+	time_t mtime; /* the file's mtime when read */
+	void *cf;     /* opaque: the libconfig tree (kept for plugins) */
 
 	struct {
-		char *url;		/* as written */
+		char *url; /* as written */
 		struct redis_url parsed;
-		long connect_timeout_ms;	/* 200 */
-		long command_timeout_ms;	/* 100 */
-		char *key_prefix;		/* "apigw:" */
-		int fail_closed;		/* on_failure = "closed" */
+		long connect_timeout_ms; /* 200 */
+		long command_timeout_ms; /* 100 */
+		char *key_prefix;        /* "apigw:" */
+		int fail_closed;         /* on_failure = "closed" */
 	} redis;
 
 	struct {
-		struct cidr *trusted_proxies;	/* default 127.0.0.1/32, ::1/128 */
+		struct cidr
+		    *trusted_proxies; /* default 127.0.0.1/32, ::1/128 */
 		size_t n_trusted_proxies;
-		struct cidr *internal_allow;	/* default 127.0.0.0/8, ::1/128 */
+		struct cidr *internal_allow; /* default 127.0.0.0/8, ::1/128 */
 		size_t n_internal_allow;
-		long max_body_bytes;		/* 10485760 */
-		char *request_id_header;	/* "X-Request-ID" */
+		long max_body_bytes;     /* 10485760 */
+		char *request_id_header; /* "X-Request-ID" */
 	} gateway;
 
-	struct rl_policy rate_limit;	/* the default policy; always present */
+	struct rl_policy rate_limit; /* the default policy; always present */
 
 	struct {
-		char *header;		/* "X-API-Key" */
-		long cache_ttl_s;	/* 5 */
+		char *header;     /* "X-API-Key" */
+		long cache_ttl_s; /* 5 */
 	} api_keys;
 
 	struct {
-		long failure_threshold;		/* 5 */
-		long recovery_timeout_s;	/* 60 */
-		long success_threshold;		/* 3 */
-		int *failure_statuses;		/* 502, 503, 504 */
+		long failure_threshold;  /* 5 */
+		long recovery_timeout_s; /* 60 */
+		long success_threshold;  /* 3 */
+		int *failure_statuses;   /* 502, 503, 504 */
 		size_t n_failure_statuses;
 	} circuit_breaker;
 
 	struct {
-		long max_object_bytes;	/* 1048576 */
+		long max_object_bytes; /* 1048576 */
 	} cache;
 
 	struct {
-		int enabled;			/* false */
-		char **allow_origins;		/* "*" */
+		int enabled;          /* false */
+		char **allow_origins; /* "*" */
 		size_t n_allow_origins;
-		char *allow_methods;		/* joined: "GET, POST, ..." */
-		char *allow_headers;		/* joined: "Content-Type, Authorization, X-API-Key" */
-		long max_age_s;			/* 600 */
+		char *allow_methods; /* joined: "GET, POST, ..." */
+		char *allow_headers; /* joined: "Content-Type, Authorization,
+		                        X-API-Key" */
+		long max_age_s;      /* 600 */
 	} cors;
 
 	struct {
-		char *access;			/* "stderr", "off" or a path */
-		enum log_format format;		/* combined */
-		int level;			/* enum log_level; "info" */
+		char *access;           /* "stderr", "off" or a path */
+		enum log_format format; /* combined */
+		int level;              /* enum log_level; "info" */
 	} log;
 
 	struct plugin_conf *plugins;
 	size_t n_plugins;
 
-	struct route *routes;		/* sorted by prefix length, longest first */
+	struct route *routes; /* sorted by prefix length, longest first */
 	size_t n_routes;
 };
 
 /* Error messages collected while loading: each "file:line: key: reason". */
 struct config_errors {
-	char **msg;			/* owned */
+	char **msg; /* owned */
 	size_t n;
 };
 

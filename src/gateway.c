@@ -27,7 +27,7 @@
 #include "store.h"
 #include "xalloc.h"
 
-#define QUOTA_EXCEEDED_TYPE \
+#define QUOTA_EXCEEDED_TYPE                                                    \
 	"https://iana.org/assignments/http-problem-types#quota-exceeded"
 #define RL_MAX_ARGS 160
 
@@ -37,13 +37,13 @@ struct gateway {
 	struct proxy *proxy;
 	struct access_log *alog;
 	struct auth_cache *keys;
-	uint64_t rng[2];	/* xorshift128+ state for request ids */
+	uint64_t rng[2]; /* xorshift128+ state for request ids */
 	/* Scratch space reused by every request. */
 	struct buf scratch;
 	struct buf url;
 	struct buf rlargs;
 	struct hdrs fwd;
-	unsigned long redis_bypassed;	/* requests let through, Redis down */
+	unsigned long redis_bypassed; /* requests let through, Redis down */
 };
 
 static uint64_t
@@ -101,7 +101,7 @@ gateway_free(struct gateway *gw)
 int
 gateway_maybe_reload(struct gateway *gw, int force)
 {
-	struct config_errors errs = { NULL, 0 };
+	struct config_errors errs = {NULL, 0};
 	struct config *ncfg;
 	struct access_log *nlog;
 	size_t i;
@@ -134,7 +134,8 @@ gateway_maybe_reload(struct gateway *gw, int force)
 	return 1;
 }
 
-/* ---- small steps ----------------------------------------------------------- */
+/* ---- small steps -----------------------------------------------------------
+ */
 
 static int
 is_ip(const char *s)
@@ -156,7 +157,7 @@ resolve_client(const struct config *cfg, struct request *r)
 
 	snprintf(r->client_ip, sizeof r->client_ip, "%s", r->remote_addr);
 	if (!cidr_list_match(cfg->gateway.trusted_proxies,
-	    cfg->gateway.n_trusted_proxies, r->remote_addr))
+	        cfg->gateway.n_trusted_proxies, r->remote_addr))
 		return;
 	xff = request_header(r, "X-Forwarded-For");
 	if (xff == NULL)
@@ -181,10 +182,10 @@ resolve_client(const struct config *cfg, struct request *r)
 		memcpy(hop, start, n);
 		hop[n] = '\0';
 		if (!is_ip(hop))
-			return;	/* garbage: trust nothing further left */
+			return; /* garbage: trust nothing further left */
 		snprintf(r->client_ip, sizeof r->client_ip, "%s", hop);
 		if (!cidr_list_match(cfg->gateway.trusted_proxies,
-		    cfg->gateway.n_trusted_proxies, hop))
+		        cfg->gateway.n_trusted_proxies, hop))
 			return;
 	}
 }
@@ -197,9 +198,10 @@ request_id_ok(const char *s)
 	for (; s[n] != '\0'; n++) {
 		char c = s[n];
 
-		if (n >= 128 || !((c >= 'a' && c <= 'z') ||
-		    (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		    c == '.' || c == '_' || c == ':' || c == '-'))
+		if (n >= 128 ||
+		    !((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+		        (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+		        c == ':' || c == '-'))
 			return 0;
 	}
 	return n > 0;
@@ -211,12 +213,11 @@ assign_request_id(struct gateway *gw, struct request *r)
 	const char *name = gw->cfg->gateway.request_id_header;
 	const char *v = request_header(r, name);
 
-	if (v != NULL && hdrs_count(&r->headers, name) == 1 &&
-	    request_id_ok(v))
+	if (v != NULL && hdrs_count(&r->headers, name) == 1 && request_id_ok(v))
 		snprintf(r->request_id, sizeof r->request_id, "%s", v);
 	else
-		snprintf(r->request_id, sizeof r->request_id,
-		    "%016llx%016llx", (unsigned long long)rng_next(gw),
+		snprintf(r->request_id, sizeof r->request_id, "%016llx%016llx",
+		    (unsigned long long)rng_next(gw),
 		    (unsigned long long)rng_next(gw));
 	hdrs_add(&r->resp_headers, name, r->request_id);
 }
@@ -229,19 +230,21 @@ respond_health_or_continue(struct gateway *gw, struct request *r)
 
 	if (strcmp(r->raw_path, "/_health") != 0 ||
 	    !cidr_list_match(gw->cfg->gateway.internal_allow,
-	    gw->cfg->gateway.n_internal_allow, r->client_ip))
+	        gw->cfg->gateway.n_internal_allow, r->client_ip))
 		return 0;
 	up = store_ping(gw->store);
 	buf_reset(b);
-	buf_printf(b, "{\"status\":\"%s\",\"redis\":\"%s\",\"version\":\"%s\","
-	    "\"pid\":%ld,\"routes\":%zu}\n", up ? "ok" : "degraded",
-	    up ? "up" : "down", PACKAGE_VERSION, (long)getpid(),
-	    gw->cfg->n_routes);
+	buf_printf(b,
+	    "{\"status\":\"%s\",\"redis\":\"%s\",\"version\":\"%s\","
+	    "\"pid\":%ld,\"routes\":%zu}\n",
+	    up ? "ok" : "degraded", up ? "up" : "down", PACKAGE_VERSION,
+	    (long)getpid(), gw->cfg->n_routes);
 	request_respond_json(r, up ? 200 : 503, b->p, b->len);
 	return 1;
 }
 
-/* ---- authentication and rate limiting (steps 5 and 6) ---------------------- */
+/* ---- authentication and rate limiting (steps 5 and 6) ----------------------
+ */
 
 static void
 respond_unauthorized(struct gateway *gw, struct request *r, const char *error,
@@ -293,8 +296,7 @@ auth_and_limit_or_respond(struct gateway *gw, struct request *r)
 
 	if (rt->require_auth) {
 		switch (auth_key_from_request(r, cfg->api_keys.header, hash)) {
-		case AUTH_KEY_OK:
-			break;
+		case AUTH_KEY_OK: break;
 		case AUTH_KEY_MISSING:
 			respond_unauthorized(gw, r, "missing API key",
 			    "this route requires an API key");
@@ -308,8 +310,8 @@ auth_and_limit_or_respond(struct gateway *gw, struct request *r)
 			    "the API key is not valid");
 			return 0;
 		}
-		cached = auth_cache_get(gw->keys, hash, now,
-		    cfg->api_keys.cache_ttl_s);
+		cached = auth_cache_get(
+		    gw->keys, hash, now, cfg->api_keys.cache_ttl_s);
 		if (cached != NULL && cached->expires > 0 &&
 		    now >= cached->expires) {
 			respond_unauthorized(gw, r, "invalid API key",
@@ -319,8 +321,9 @@ auth_and_limit_or_respond(struct gateway *gw, struct request *r)
 		snprintf(tag, sizeof tag, "k:%s", hash);
 		q.key_hash = hash;
 		q.lookup_key = cached == NULL;
-		q.key_policy = cached != NULL && cached->policy.present ?
-		    &cached->policy : NULL;
+		q.key_policy = cached != NULL && cached->policy.present
+		    ? &cached->policy
+		    : NULL;
 		if (cached != NULL) {
 			snprintf(r->key_id, sizeof r->key_id, "%s", cached->id);
 			snprintf(r->key_name, sizeof r->key_name, "%s",
@@ -331,8 +334,8 @@ auth_and_limit_or_respond(struct gateway *gw, struct request *r)
 	q.tag = tag;
 
 	buf_reset(&gw->rlargs);
-	nkeys = ratelimit_build(&q, &gw->rlargs, argv, argvlen, RL_MAX_ARGS,
-	    &argc);
+	nkeys =
+	    ratelimit_build(&q, &gw->rlargs, argv, argvlen, RL_MAX_ARGS, &argc);
 	if (nkeys < 0) {
 		request_respond_problem(r, 500, "internal error",
 		    "rate-limit arguments do not fit", NULL, NULL);
@@ -348,8 +351,9 @@ auth_and_limit_or_respond(struct gateway *gw, struct request *r)
 		static time_t last;
 
 		log_ratelimited(&last, LOG_LVL_ERROR, "redis: %s",
-		    reply.type == STORE_ERR ? reply.str :
-		    why != NULL ? why : "malformed rate-limit reply");
+		    reply.type == STORE_ERR ? reply.str
+		        : why != NULL       ? why
+		                            : "malformed rate-limit reply");
 		if (q.lookup_key) {
 			/* Authentication never fails open. */
 			request_respond_problem(r, 503, "service unavailable",
@@ -369,26 +373,25 @@ auth_and_limit_or_respond(struct gateway *gw, struct request *r)
 
 	switch (res.status) {
 	case RL_KEY_UNKNOWN:
-		respond_unauthorized(gw, r, "invalid API key",
-		    "the API key is not valid");
+		respond_unauthorized(
+		    gw, r, "invalid API key", "the API key is not valid");
 		goto out;
 	case RL_KEY_REVOKED:
-		respond_unauthorized(gw, r, "invalid API key",
-		    "the API key has been revoked");
+		respond_unauthorized(
+		    gw, r, "invalid API key", "the API key has been revoked");
 		goto out;
 	case RL_KEY_EXPIRED:
-		respond_unauthorized(gw, r, "invalid API key",
-		    "the API key has expired");
+		respond_unauthorized(
+		    gw, r, "invalid API key", "the API key has expired");
 		goto out;
 	case RL_ADMITTED:
-	case RL_REJECTED:
-		break;
+	case RL_REJECTED: break;
 	}
 	if (res.have_record) {
 		auth_cache_put(gw->keys, hash, &res.record, now);
 		snprintf(r->key_id, sizeof r->key_id, "%s", res.record.id);
-		snprintf(r->key_name, sizeof r->key_name, "%s",
-		    res.record.name);
+		snprintf(
+		    r->key_name, sizeof r->key_name, "%s", res.record.name);
 	}
 	ratelimit_headers(&res, &r->resp_headers);
 	if (res.status == RL_REJECTED) {
@@ -409,7 +412,8 @@ out:
 	return ok;
 }
 
-/* ---- forwarding (step 9) ------------------------------------------------------ */
+/* ---- forwarding (step 9)
+ * ------------------------------------------------------ */
 
 /* Percent-encodes what may not stand raw in a URL path. */
 static void
@@ -431,8 +435,13 @@ static int
 drop_on_forward(const struct config *cfg, const char *name)
 {
 	static const char *const fixed[] = {
-		"Host", "Content-Length", "Expect", "Proxy",
-		"X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host",
+	    "Host",
+	    "Content-Length",
+	    "Expect",
+	    "Proxy",
+	    "X-Forwarded-For",
+	    "X-Forwarded-Proto",
+	    "X-Forwarded-Host",
 	};
 	size_t i;
 
@@ -455,7 +464,8 @@ build_forward_headers(struct gateway *gw, struct request *r)
 	hdrs_reset(f);
 	for (i = 0; i < r->headers.n; i++)
 		if (!drop_on_forward(cfg, r->headers.v[i].name))
-			hdrs_add(f, r->headers.v[i].name, r->headers.v[i].value);
+			hdrs_add(
+			    f, r->headers.v[i].name, r->headers.v[i].value);
 	hdrs_strip_hop_by_hop(f);
 
 	xff = request_header(r, "X-Forwarded-For");
@@ -509,19 +519,18 @@ forward(struct gateway *gw, struct request *r)
 	switch (out.result) {
 	case PROXY_OK:
 	case PROXY_ABORTED:
-	case PROXY_CLIENT_GONE:
-		break;
+	case PROXY_CLIENT_GONE: break;
 	case PROXY_TIMEOUT:
-		request_respond_problem(r, 504, "backend timeout", out.detail,
-		    NULL, NULL);
+		request_respond_problem(
+		    r, 504, "backend timeout", out.detail, NULL, NULL);
 		break;
 	case PROXY_CONNECT_FAILED:
-		request_respond_problem(r, 502, "backend unreachable",
-		    out.detail, NULL, NULL);
+		request_respond_problem(
+		    r, 502, "backend unreachable", out.detail, NULL, NULL);
 		break;
 	case PROXY_BAD_RESPONSE:
-		request_respond_problem(r, 502, "bad backend response",
-		    out.detail, NULL, NULL);
+		request_respond_problem(
+		    r, 502, "bad backend response", out.detail, NULL, NULL);
 		break;
 	}
 	if (out.result == PROXY_CLIENT_GONE)
@@ -531,7 +540,8 @@ forward(struct gateway *gw, struct request *r)
 	proxy_outcome_cleanup(&out);
 }
 
-/* ---- the pipeline ------------------------------------------------------------- */
+/* ---- the pipeline
+ * ------------------------------------------------------------- */
 
 static void
 pipeline(struct gateway *gw, struct request *r)
@@ -547,8 +557,8 @@ pipeline(struct gateway *gw, struct request *r)
 	/* 2: normalization */
 	nr = normalize_path(r->raw_path, strlen(r->raw_path), &r->path);
 	if (nr != NORMALIZE_OK) {
-		request_respond_problem(r, 400, "bad path",
-		    normalize_strerror(nr), NULL, NULL);
+		request_respond_problem(
+		    r, 400, "bad path", normalize_strerror(nr), NULL, NULL);
 		return;
 	}
 

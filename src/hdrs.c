@@ -20,8 +20,14 @@ struct hdrs_token {
 };
 
 static const char *const hdrs_hop_by_hop[] = {
-	"Connection", "Keep-Alive", "Proxy-Connection", "TE", "Trailer",
-	"Transfer-Encoding", "Upgrade", "Proxy-Authorization",
+    "Connection",
+    "Keep-Alive",
+    "Proxy-Connection",
+    "TE",
+    "Trailer",
+    "Transfer-Encoding",
+    "Upgrade",
+    "Proxy-Authorization",
 };
 
 static unsigned char
@@ -79,7 +85,8 @@ hdrs_name_eq(const char *a, const char *b, size_t len)
 
 	for (i = 0; i < len; i++) {
 		if (a[i] == '\0' ||
-		    hdrs_lower((unsigned char)a[i]) != hdrs_lower((unsigned char)b[i]))
+		    hdrs_lower((unsigned char)a[i]) !=
+		        hdrs_lower((unsigned char)b[i]))
 			return 0;
 	}
 	return a[len] == '\0';
@@ -139,8 +146,8 @@ hdrs_cleanup(struct hdrs *h)
 }
 
 int
-hdrs_addn(struct hdrs *h, const char *name, size_t name_len,
-    const char *value, size_t value_len)
+hdrs_addn(struct hdrs *h, const char *name, size_t name_len, const char *value,
+    size_t value_len)
 {
 	int rc = -1;
 	size_t cap;
@@ -246,8 +253,8 @@ hdrs_is_hop_by_hop(const char *name)
 	if (name == NULL)
 		return 0;
 	for (i = 0; i < sizeof hdrs_hop_by_hop / sizeof hdrs_hop_by_hop[0]; i++)
-		if (hdrs_name_eq(name, hdrs_hop_by_hop[i],
-		    strlen(hdrs_hop_by_hop[i])))
+		if (hdrs_name_eq(
+		        name, hdrs_hop_by_hop[i], strlen(hdrs_hop_by_hop[i])))
 			return 1;
 	return 0;
 }
@@ -258,8 +265,8 @@ hdrs_is_hop_by_hop(const char *name)
  * skipped (RFC 9110 5.6.1).
  */
 static void
-hdrs_connection_tokens(const char *value, struct hdrs_token **tok,
-    size_t *ntok, size_t *cap)
+hdrs_connection_tokens(
+    const char *value, struct hdrs_token **tok, size_t *ntok, size_t *cap)
 {
 	const char *p = value, *start, *end;
 
@@ -299,7 +306,8 @@ hdrs_strip_hop_by_hop(struct hdrs *h)
 	 */
 	for (i = 0; i < h->n; i++)
 		if (hdrs_name_eq(h->v[i].name, "Connection", 10))
-			hdrs_connection_tokens(h->v[i].value, &tok, &ntok, &cap);
+			hdrs_connection_tokens(
+			    h->v[i].value, &tok, &ntok, &cap);
 
 	/*
 	 * Move the fields that stay to the front, in order, by swapping,

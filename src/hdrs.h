@@ -16,12 +16,12 @@
 #include <stddef.h>
 
 struct hdr {
-	char *name;	/* owned */
-	char *value;	/* owned */
+	char *name;  /* owned */
+	char *value; /* owned */
 };
 
 struct hdrs {
-	struct hdr *v;	/* owned array */
+	struct hdr *v; /* owned array */
 	size_t n;
 	size_t cap;
 };

@@ -27,12 +27,12 @@
 #include "store.h"
 #include "xalloc.h"
 
-#define KEYS_RAW_LEN 32		/* random bytes in a key */
+#define KEYS_RAW_LEN 32 /* random bytes in a key */
 #define KEYS_PREFIX "gw_"
 #define KEYS_PREFIX_LEN 3
-#define KEYS_RETRIES 5		/* id collisions, WATCH conflicts */
-#define KEYS_LIST_CHUNK 128	/* commands per batch while listing */
-#define KEYS_NUM_LEN 24		/* a long long in decimal and NUL */
+#define KEYS_RETRIES 5      /* id collisions, WATCH conflicts */
+#define KEYS_LIST_CHUNK 128 /* commands per batch while listing */
+#define KEYS_NUM_LEN 24     /* a long long in decimal and NUL */
 
 static const char keys_b64url[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
@@ -273,8 +273,8 @@ keys_cleanup_replies(struct store_val *v, size_t n)
 
 /* Runs one command; -1 (and *why) when Redis failed or answered an error. */
 static int
-keys_cmd(struct store *s, struct store_val *reply, const char **why,
-    int argc, const char **argv)
+keys_cmd(struct store *s, struct store_val *reply, const char **why, int argc,
+    const char **argv)
 {
 	memset(reply, 0, sizeof *reply);
 	if (store_command(s, reply, why, argc, argv) == -1) {
@@ -292,7 +292,7 @@ static void
 keys_unwatch(struct store *s)
 {
 	struct store_val v;
-	const char *argv[] = { "UNWATCH" };
+	const char *argv[] = {"UNWATCH"};
 	const char *ignored = NULL;
 
 	memset(&v, 0, sizeof v);
@@ -306,8 +306,8 @@ keys_unwatch(struct store *s)
  * -1 with *why on any failure.
  */
 static int
-keys_transaction(struct store *s, const struct store_cmd *cmds, size_t n,
-    const char **why)
+keys_transaction(
+    struct store *s, const struct store_cmd *cmds, size_t n, const char **why)
 {
 	struct store_val *rep;
 	const struct store_val *ex;
@@ -370,12 +370,11 @@ struct keys_hset {
 };
 
 static const char *const keys_limit_fields[RL_NWINDOWS] = {
-	"rps", "rpm", "rph", "rpd"
-};
+    "rps", "rpm", "rph", "rpd"};
 
 static void
-keys_hset_build(struct keys_hset *h, const char *recname,
-    const struct key_record *r)
+keys_hset_build(
+    struct keys_hset *h, const char *recname, const struct key_record *r)
 {
 	const struct rl_policy *p = &r->policy;
 	int i, n = 0;
@@ -402,8 +401,9 @@ keys_hset_build(struct keys_hset *h, const char *recname,
 	h->argv[n++] = "revoked";
 	h->argv[n++] = r->revoked ? "1" : "0";
 	h->argv[n++] = "alg";
-	h->argv[n++] = p->present && p->algorithm_set ?
-	    rl_algorithm_names[p->algorithm] : "";
+	h->argv[n++] = p->present && p->algorithm_set
+	    ? rl_algorithm_names[p->algorithm]
+	    : "";
 	for (i = 0; i < RL_NWINDOWS; i++) {
 		h->argv[n++] = keys_limit_fields[i];
 		h->argv[n++] = h->limit[i];
@@ -473,13 +473,13 @@ keys_record_parse(const struct store_val *v, struct key_record *out)
 				goto out;
 			out->expires = num;
 		} else if (strcmp(f->str, "revoked") == 0) {
-			out->revoked = strcmp(val->str, "0") != 0 &&
-			    val->str[0] != '\0';
+			out->revoked =
+			    strcmp(val->str, "0") != 0 && val->str[0] != '\0';
 		} else if (strcmp(f->str, "alg") == 0) {
 			if (val->str[0] == '\0')
 				out->policy.algorithm_set = 0;
-			else if (rl_algorithm_parse(val->str,
-			    &out->policy.algorithm) == 0)
+			else if (rl_algorithm_parse(
+			             val->str, &out->policy.algorithm) == 0)
 				out->policy.algorithm_set = 1;
 			else
 				goto out;
@@ -493,7 +493,7 @@ keys_record_parse(const struct store_val *v, struct key_record *out)
 					break;
 			}
 			if (w == RL_NWINDOWS)
-				continue;	/* a field from a newer version */
+				continue; /* a field from a newer version */
 			if (keys_parse_num(val->str, LONG_MAX, &num) == -1)
 				goto out;
 			out->policy.limit[w] = (long)num;
@@ -521,8 +521,8 @@ out:
  * Redis failure, -2 when the stored value is not a hash.
  */
 static int
-keys_lookup_hash(struct store *s, const char *prefix, const char *id,
-    int watch, char hex[KEYS_HASH_HEX + 1], const char **why)
+keys_lookup_hash(struct store *s, const char *prefix, const char *id, int watch,
+    char hex[KEYS_HASH_HEX + 1], const char **why)
 {
 	struct store_cmd cmds[2];
 	struct store_val rep[2];
@@ -585,8 +585,8 @@ keys_create(struct store *s, const char *prefix, struct key_record *r,
 	struct store_val v;
 	struct buf rec, idx, set;
 	const char *exists_argv[3];
-	const char *multi_argv[] = { "MULTI" };
-	const char *exec_argv[] = { "EXEC" };
+	const char *multi_argv[] = {"MULTI"};
+	const char *exec_argv[] = {"EXEC"};
 	const char *set_argv[3], *sadd_argv[3];
 	int tries, t, rc = 2;
 
@@ -677,7 +677,7 @@ keys_get(struct store *s, const char *prefix, const char *id,
 	memset(&v, 0, sizeof v);
 	buf_init(&rec);
 	if (!keys_id_ok(id)) {
-		rc = 1;		/* never let raw input form a key name */
+		rc = 1; /* never let raw input form a key name */
 		goto out;
 	}
 	l = keys_lookup_hash(s, prefix, id, 0, hex, why);
@@ -697,14 +697,11 @@ keys_get(struct store *s, const char *prefix, const char *id,
 	if (keys_cmd(s, &v, why, 2, argv) == -1)
 		goto out;
 	switch (keys_record_parse(&v, out)) {
-	case 0:
-		break;
+	case 0: break;
 	case 1:
-		rc = 1;		/* the index outlived its record */
+		rc = 1; /* the index outlived its record */
 		goto out;
-	default:
-		*why = "malformed key record in Redis";
-		goto out;
+	default: *why = "malformed key record in Redis"; goto out;
 	}
 	if (strcmp(out->id, id) != 0) {
 		key_record_cleanup(out);
@@ -789,7 +786,8 @@ keys_list(struct store *s, const char *prefix, struct key_record **out,
 		/* The hash of each id, then each record, a batch apiece. */
 		buf_reset(&names);
 		for (i = 0; i < cnt; i++) {
-			buf_printf(&names, "%skeyid:%s", prefix, ids[start + i]);
+			buf_printf(
+			    &names, "%skeyid:%s", prefix, ids[start + i]);
 			buf_putc(&names, '\0');
 		}
 		for (i = 0, off = 0; i < cnt; i++) {
@@ -880,8 +878,8 @@ keys_put(struct store *s, const char *prefix, const struct key_record *r,
 	struct store_cmd cmds[3];
 	struct store_val v;
 	struct buf rec;
-	const char *multi_argv[] = { "MULTI" };
-	const char *exec_argv[] = { "EXEC" };
+	const char *multi_argv[] = {"MULTI"};
+	const char *exec_argv[] = {"EXEC"};
 	const char *check_argv[3];
 	int tries, l, t, rc = 2;
 
@@ -950,16 +948,16 @@ out:
  * removed by hand) is dropped from the set, and that counts as success.
  */
 int
-keys_delete(struct store *s, const char *prefix, const char *id,
-    const char **why)
+keys_delete(
+    struct store *s, const char *prefix, const char *id, const char **why)
 {
 	static const char wins[] = "smhd";
 	char hex[KEYS_HASH_HEX + 1];
 	struct store_cmd cmds[4];
 	struct store_val v;
 	struct buf names, set, idx;
-	const char *multi_argv[] = { "MULTI" };
-	const char *exec_argv[] = { "EXEC" };
+	const char *multi_argv[] = {"MULTI"};
+	const char *exec_argv[] = {"EXEC"};
 	const char *del_argv[2 + 2 * 4 + 1];
 	const char *srem_argv[3];
 	size_t off;

@@ -20,7 +20,7 @@
 #include "buf.h"
 #include "config.h"
 
-#define KEYS_SECRET_LEN 46	/* "gw_" + 43 */
+#define KEYS_SECRET_LEN 46 /* "gw_" + 43 */
 #define KEYS_HASH_HEX 64
 #define KEYS_ID_LEN 16
 
@@ -28,11 +28,11 @@ struct store;
 
 struct key_record {
 	char id[KEYS_ID_LEN + 1];
-	char *name;			/* owned */
-	long long created;		/* Unix seconds */
-	long long expires;		/* Unix seconds, 0 = never */
+	char *name;        /* owned */
+	long long created; /* Unix seconds */
+	long long expires; /* Unix seconds, 0 = never */
 	int revoked;
-	struct rl_policy policy;	/* present == 0: no own policy */
+	struct rl_policy policy; /* present == 0: no own policy */
 };
 
 /* Fills out with a new key and NUL (KEYS_SECRET_LEN + 1 bytes). 0 or -1. */
@@ -64,7 +64,7 @@ int keys_list(struct store *s, const char *prefix, struct key_record **out,
     size_t *n, const char **why);
 int keys_put(struct store *s, const char *prefix, const struct key_record *r,
     const char **why);
-int keys_delete(struct store *s, const char *prefix, const char *id,
-    const char **why);
+int keys_delete(
+    struct store *s, const char *prefix, const char *id, const char **why);
 
 #endif

@@ -34,42 +34,42 @@ static const struct keys_option {
 	unsigned flag;
 	int has_value;
 } keys_options[] = {
-	{ "--config", OPT_CONFIG, 1 },
-	{ "--help", OPT_HELP, 0 },
-	{ "-h", OPT_HELP, 0 },
-	{ "--version", OPT_VERSION, 0 },
-	{ "-V", OPT_VERSION, 0 },
-	{ "--json", OPT_JSON, 0 },
-	{ "--requests-per-second", OPT_RPS, 1 },
-	{ "--requests-per-minute", OPT_RPM, 1 },
-	{ "--requests-per-hour", OPT_RPH, 1 },
-	{ "--requests-per-day", OPT_RPD, 1 },
-	{ "--burst", OPT_BURST, 1 },
-	{ "--algorithm", OPT_ALGORITHM, 1 },
-	{ "--expires-in", OPT_EXPIRES_IN, 1 },
-	{ "--no-policy", OPT_NO_POLICY, 0 },
-	{ "--no-expiry", OPT_NO_EXPIRY, 0 },
+    {"--config", OPT_CONFIG, 1},
+    {"--help", OPT_HELP, 0},
+    {"-h", OPT_HELP, 0},
+    {"--version", OPT_VERSION, 0},
+    {"-V", OPT_VERSION, 0},
+    {"--json", OPT_JSON, 0},
+    {"--requests-per-second", OPT_RPS, 1},
+    {"--requests-per-minute", OPT_RPM, 1},
+    {"--requests-per-hour", OPT_RPH, 1},
+    {"--requests-per-day", OPT_RPD, 1},
+    {"--burst", OPT_BURST, 1},
+    {"--algorithm", OPT_ALGORITHM, 1},
+    {"--expires-in", OPT_EXPIRES_IN, 1},
+    {"--no-policy", OPT_NO_POLICY, 0},
+    {"--no-expiry", OPT_NO_EXPIRY, 0},
 };
 
 static const struct keys_command_def {
 	const char *name;
 	enum keys_command cmd;
-	unsigned options;	/* accepted besides OPT_GLOBAL */
-	const char *arg;	/* the positional argument, or NULL */
+	unsigned options; /* accepted besides OPT_GLOBAL */
+	const char *arg;  /* the positional argument, or NULL */
 } keys_commands[] = {
-	{ "create", KEYS_CMD_CREATE, OPT_POLICY | OPT_EXPIRES_IN, "NAME" },
-	{ "list", KEYS_CMD_LIST, OPT_JSON, NULL },
-	{ "show", KEYS_CMD_SHOW, OPT_JSON, "ID" },
-	{ "revoke", KEYS_CMD_REVOKE, 0, "ID" },
-	{ "update", KEYS_CMD_UPDATE,
-	    OPT_POLICY | OPT_NO_POLICY | OPT_EXPIRES_IN | OPT_NO_EXPIRY, "ID" },
-	{ "delete", KEYS_CMD_DELETE, 0, "ID" },
+    {"create", KEYS_CMD_CREATE, OPT_POLICY | OPT_EXPIRES_IN, "NAME"},
+    {"list", KEYS_CMD_LIST, OPT_JSON, NULL},
+    {"show", KEYS_CMD_SHOW, OPT_JSON, "ID"},
+    {"revoke", KEYS_CMD_REVOKE, 0, "ID"},
+    {"update", KEYS_CMD_UPDATE,
+        OPT_POLICY | OPT_NO_POLICY | OPT_EXPIRES_IN | OPT_NO_EXPIRY, "ID"},
+    {"delete", KEYS_CMD_DELETE, 0, "ID"},
 };
 
 #define NITEMS(a) (sizeof(a) / sizeof((a)[0]))
 
 static void keys_args_error(struct keys_args *a, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
+    __attribute__((format(printf, 2, 3)));
 
 static void
 keys_args_error(struct keys_args *a, const char *fmt, ...)
@@ -137,21 +137,12 @@ keys_args_duration(const char *s, long long *out_s)
 			return -1;
 	}
 	switch (s[i]) {
-	case '\0':
-		break;
-	case 's':
-		break;
-	case 'm':
-		mult = 60;
-		break;
-	case 'h':
-		mult = 3600;
-		break;
-	case 'd':
-		mult = 86400;
-		break;
-	default:
-		return -1;
+	case '\0': break;
+	case 's': break;
+	case 'm': mult = 60; break;
+	case 'h': mult = 3600; break;
+	case 'd': mult = 86400; break;
+	default: return -1;
 	}
 	if (s[i] != '\0' && s[i + 1] != '\0')
 		return -1;
@@ -206,8 +197,7 @@ keys_args_option(const char *arg, const char **value)
 
 /* Stores the value of option o in a.  Returns 0 or -1 with a->err. */
 static int
-keys_args_value(struct keys_args *a, const struct keys_option *o,
-    const char *v)
+keys_args_value(struct keys_args *a, const struct keys_option *o, const char *v)
 {
 	char q[64];
 	int w = -1;
@@ -220,23 +210,15 @@ keys_args_value(struct keys_args *a, const struct keys_option *o,
 		}
 		a->config = v;
 		return 0;
-	case OPT_RPS:
-		w = RL_SECOND;
-		break;
-	case OPT_RPM:
-		w = RL_MINUTE;
-		break;
-	case OPT_RPH:
-		w = RL_HOUR;
-		break;
-	case OPT_RPD:
-		w = RL_DAY;
-		break;
-	case OPT_BURST:
-		break;
+	case OPT_RPS: w = RL_SECOND; break;
+	case OPT_RPM: w = RL_MINUTE; break;
+	case OPT_RPH: w = RL_HOUR; break;
+	case OPT_RPD: w = RL_DAY; break;
+	case OPT_BURST: break;
 	case OPT_ALGORITHM:
 		if (rl_algorithm_parse(v, &a->algorithm) == -1) {
-			keys_args_error(a, "--algorithm: '%s' is not one of "
+			keys_args_error(a,
+			    "--algorithm: '%s' is not one of "
 			    "sliding_window, token_bucket, fixed_window, gcra",
 			    keys_args_quote(v, q, sizeof q));
 			return -1;
@@ -245,18 +227,20 @@ keys_args_value(struct keys_args *a, const struct keys_option *o,
 		return 0;
 	case OPT_EXPIRES_IN:
 		if (keys_args_duration(v, &a->expires_in_s) == -1) {
-			keys_args_error(a, "--expires-in: '%s' is not a "
+			keys_args_error(a,
+			    "--expires-in: '%s' is not a "
 			    "duration from 1s to 36500d (N, Ns, Nm, Nh or Nd)",
 			    keys_args_quote(v, q, sizeof q));
 			return -1;
 		}
 		return 0;
-	default:
-		return 0;
+	default: return 0;
 	}
 	if (keys_args_count(v, w >= 0 ? &a->limit[w] : &a->burst) == -1) {
-		keys_args_error(a, "%s: '%s' is not a whole number from 1 to "
-		    "%ld", o->name, keys_args_quote(v, q, sizeof q),
+		keys_args_error(a,
+		    "%s: '%s' is not a whole number from 1 to "
+		    "%ld",
+		    o->name, keys_args_quote(v, q, sizeof q),
 		    KEYS_ARGS_COUNT_MAX);
 		return -1;
 	}
@@ -297,8 +281,10 @@ keys_args_finish(struct keys_args *a, const struct keys_command_def *def,
 	}
 	if (a->cmd == KEYS_CMD_CREATE) {
 		if (!keys_args_name_ok(pos)) {
-			keys_args_error(a, "create: NAME must be 1 to %d "
-			    "printable ASCII characters", KEYS_ARGS_NAME_MAX);
+			keys_args_error(a,
+			    "create: NAME must be 1 to %d "
+			    "printable ASCII characters",
+			    KEYS_ARGS_NAME_MAX);
 			return -1;
 		}
 		a->name = pos;
@@ -307,25 +293,30 @@ keys_args_finish(struct keys_args *a, const struct keys_command_def *def,
 	}
 	if (a->cmd == KEYS_CMD_CREATE && !(seen & OPT_LIMITS) &&
 	    (seen & (OPT_BURST | OPT_ALGORITHM))) {
-		keys_args_error(a, "create: %s needs at least one "
+		keys_args_error(a,
+		    "create: %s needs at least one "
 		    "--requests-per-* flag",
 		    (seen & OPT_BURST) ? "--burst" : "--algorithm");
 		return -1;
 	}
 	if (a->cmd == KEYS_CMD_UPDATE) {
 		if ((seen & OPT_NO_POLICY) && (seen & OPT_POLICY)) {
-			keys_args_error(a, "update: --no-policy cannot be "
+			keys_args_error(a,
+			    "update: --no-policy cannot be "
 			    "combined with policy flags");
 			return -1;
 		}
 		if ((seen & OPT_NO_EXPIRY) && (seen & OPT_EXPIRES_IN)) {
-			keys_args_error(a, "update: --no-expiry cannot be "
+			keys_args_error(a,
+			    "update: --no-expiry cannot be "
 			    "combined with --expires-in");
 			return -1;
 		}
-		if (!(seen & (OPT_POLICY | OPT_NO_POLICY | OPT_EXPIRES_IN |
-		    OPT_NO_EXPIRY))) {
-			keys_args_error(a, "update: nothing to change (give "
+		if (!(seen &
+		        (OPT_POLICY | OPT_NO_POLICY | OPT_EXPIRES_IN |
+		            OPT_NO_EXPIRY))) {
+			keys_args_error(a,
+			    "update: nothing to change (give "
 			    "policy flags, --no-policy, --expires-in or "
 			    "--no-expiry)");
 			return -1;
@@ -355,7 +346,8 @@ keys_args_parse(int argc, char *const *argv, struct keys_args *a)
 			if (def == NULL) {
 				def = keys_args_command(arg);
 				if (def == NULL) {
-					keys_args_error(a, "unknown command "
+					keys_args_error(a,
+					    "unknown command "
 					    "'%s' (try 'apigw-keys --help')",
 					    keys_args_quote(arg, q, sizeof q));
 					return -1;
@@ -363,8 +355,10 @@ keys_args_parse(int argc, char *const *argv, struct keys_args *a)
 				continue;
 			}
 			if (def->arg == NULL || pos != NULL) {
-				keys_args_error(a, "%s: unexpected argument "
-				    "'%s'", def->name,
+				keys_args_error(a,
+				    "%s: unexpected argument "
+				    "'%s'",
+				    def->name,
 				    keys_args_quote(arg, q, sizeof q));
 				return -1;
 			}
@@ -374,19 +368,20 @@ keys_args_parse(int argc, char *const *argv, struct keys_args *a)
 
 		o = keys_args_option(arg, &v);
 		if (o == NULL) {
-			keys_args_error(a, "unknown option '%s' (try "
+			keys_args_error(a,
+			    "unknown option '%s' (try "
 			    "'apigw-keys --help')",
 			    keys_args_quote(arg, q, sizeof q));
 			return -1;
 		}
 		if (o->flag == OPT_HELP || o->flag == OPT_VERSION) {
 			if (v != NULL) {
-				keys_args_error(a, "option %s takes no value",
-				    o->name);
+				keys_args_error(
+				    a, "option %s takes no value", o->name);
 				return -1;
 			}
-			a->cmd = o->flag == OPT_HELP ? KEYS_CMD_HELP :
-			    KEYS_CMD_VERSION;
+			a->cmd = o->flag == OPT_HELP ? KEYS_CMD_HELP
+			                             : KEYS_CMD_VERSION;
 			return 0;
 		}
 		if (seen & o->flag) {
@@ -396,8 +391,8 @@ keys_args_parse(int argc, char *const *argv, struct keys_args *a)
 		seen |= o->flag;
 		if (!o->has_value) {
 			if (v != NULL) {
-				keys_args_error(a, "option %s takes no value",
-				    o->name);
+				keys_args_error(
+				    a, "option %s takes no value", o->name);
 				return -1;
 			}
 			if (o->flag == OPT_JSON)
@@ -410,8 +405,8 @@ keys_args_parse(int argc, char *const *argv, struct keys_args *a)
 		}
 		if (v == NULL) {
 			if (i + 1 == argc) {
-				keys_args_error(a, "option %s needs a value",
-				    o->name);
+				keys_args_error(
+				    a, "option %s needs a value", o->name);
 				return -1;
 			}
 			v = argv[++i];

@@ -44,18 +44,18 @@ enum keys_command {
 
 struct keys_args {
 	enum keys_command cmd;
-	const char *config;		/* borrowed from argv; NULL: default */
-	const char *name;		/* create: NAME, borrowed */
-	const char *id;			/* show revoke update delete: ID, borrowed */
-	int json;			/* list, show: --json */
-	long limit[RL_NWINDOWS];	/* --requests-per-*; 0 = not given */
-	long burst;			/* --burst; 0 = not given */
-	int algorithm_set;		/* --algorithm given */
+	const char *config;      /* borrowed from argv; NULL: default */
+	const char *name;        /* create: NAME, borrowed */
+	const char *id;          /* show revoke update delete: ID, borrowed */
+	int json;                /* list, show: --json */
+	long limit[RL_NWINDOWS]; /* --requests-per-*; 0 = not given */
+	long burst;              /* --burst; 0 = not given */
+	int algorithm_set;       /* --algorithm given */
 	enum rl_algorithm algorithm;
-	int no_policy;			/* update: --no-policy */
-	long long expires_in_s;		/* --expires-in; 0 = not given */
-	int no_expiry;			/* update: --no-expiry */
-	char err[256];			/* one line, no newline, when parsing fails */
+	int no_policy;          /* update: --no-policy */
+	long long expires_in_s; /* --expires-in; 0 = not given */
+	int no_expiry;          /* update: --no-expiry */
+	char err[256];          /* one line, no newline, when parsing fails */
 };
 
 /*
@@ -68,7 +68,8 @@ int keys_args_parse(int argc, char *const *argv, struct keys_args *a);
 /* Returns 0 and sets *out_s for a valid DURATION, else -1. */
 int keys_args_duration(const char *s, long long *out_s);
 
-/* Returns 0 and sets *out for a decimal count 1..KEYS_ARGS_COUNT_MAX, else -1. */
+/* Returns 0 and sets *out for a decimal count 1..KEYS_ARGS_COUNT_MAX, else -1.
+ */
 int keys_args_count(const char *s, long *out);
 
 /* Returns 1 when s is 1..KEYS_ARGS_NAME_MAX printable ASCII characters. */

@@ -40,43 +40,49 @@
 #define CLI_REDIS 2
 
 static const char cli_usage[] =
-"usage: apigw-keys [--config FILE] COMMAND [ARGS]\n"
-"\n"
-"Commands:\n"
-"  create NAME [POLICY] [--expires-in DURATION]\n"
-"                      create a key; prints the key (only) on stdout, once\n"
-"  list [--json]       list every key (the secret is never shown)\n"
-"  show ID [--json]    show one key\n"
-"  update ID [POLICY] [--no-policy] [--expires-in DURATION] [--no-expiry]\n"
-"                      change only what is given; --no-policy removes the\n"
-"                      key's own policy, --no-expiry makes it never expire\n"
-"  revoke ID           revoke a key (it stops working within\n"
-"                      api_keys.cache_ttl_s seconds)\n"
-"  delete ID           delete a key and its rate-limit counters\n"
-"\n"
-"POLICY (the key's own rate limit, counted across all routes):\n"
-"  --requests-per-second N  --requests-per-minute N\n"
-"  --requests-per-hour N    --requests-per-day N        (N: 1..1000000000)\n"
-"  --burst N                token_bucket/gcra capacity of the shortest window\n"
-"  --algorithm A            sliding_window, token_bucket, fixed_window or gcra\n"
-"                           (default: the gateway's rate_limit.algorithm)\n"
-"\n"
-"DURATION: N seconds, or N followed by s, m, h or d (90s, 12h, 30d);\n"
-"          1s to 36500d.\n"
-"\n"
-"Options:\n"
-"  --config FILE   gateway config (else $APIGW_CONFIG, else\n"
-"                  " SYSCONFDIR "/apigw/apigw.conf)\n"
-"  --help          show this help\n"
-"  --version       show the version\n"
-"\n"
-"Exit status: 0 ok; 1 usage error, bad value, unknown id or bad config;\n"
-"2 Redis unreachable.\n";
+    "usage: apigw-keys [--config FILE] COMMAND [ARGS]\n"
+    "\n"
+    "Commands:\n"
+    "  create NAME [POLICY] [--expires-in DURATION]\n"
+    "                      create a key; prints the key (only) on stdout, "
+    "once\n"
+    "  list [--json]       list every key (the secret is never shown)\n"
+    "  show ID [--json]    show one key\n"
+    "  update ID [POLICY] [--no-policy] [--expires-in DURATION] [--no-expiry]\n"
+    "                      change only what is given; --no-policy removes the\n"
+    "                      key's own policy, --no-expiry makes it never "
+    "expire\n"
+    "  revoke ID           revoke a key (it stops working within\n"
+    "                      api_keys.cache_ttl_s seconds)\n"
+    "  delete ID           delete a key and its rate-limit counters\n"
+    "\n"
+    "POLICY (the key's own rate limit, counted across all routes):\n"
+    "  --requests-per-second N  --requests-per-minute N\n"
+    "  --requests-per-hour N    --requests-per-day N        (N: "
+    "1..1000000000)\n"
+    "  --burst N                token_bucket/gcra capacity of the shortest "
+    "window\n"
+    "  --algorithm A            sliding_window, token_bucket, fixed_window or "
+    "gcra\n"
+    "                           (default: the gateway's rate_limit.algorithm)\n"
+    "\n"
+    "DURATION: N seconds, or N followed by s, m, h or d (90s, 12h, 30d);\n"
+    "          1s to 36500d.\n"
+    "\n"
+    "Options:\n"
+    "  --config FILE   gateway config (else $APIGW_CONFIG, else\n"
+    "                  " SYSCONFDIR "/apigw/apigw.conf)\n"
+    "  --help          show this help\n"
+    "  --version       show the version\n"
+    "\n"
+    "Exit status: 0 ok; 1 usage error, bad value, unknown id or bad config;\n"
+    "2 Redis unreachable.\n";
 
 static void cli_error(const char *fmt, ...)
-	__attribute__((format(printf, 1, 2)));
+    __attribute__((format(printf, 1, 2)));
 
-/* Prints one line "apigw-keys: ..." on stderr; control characters become '?'. */
+/* Prints one line "apigw-keys: ..." on stderr; control characters become '?'.
+ */
 static void
 cli_error(const char *fmt, ...)
 {
@@ -102,11 +108,13 @@ cli_not_found(const char *id)
 		cli_error("no key with id %s", id);
 	else
 		cli_error("no key with id '%.40s' (an id is %d lower-case hex "
-		    "digits)", id, KEYS_ID_LEN);
+		          "digits)",
+		    id, KEYS_ID_LEN);
 	return CLI_USAGE;
 }
 
-/* Where Redis is, for error messages (never the URL: it may hold a password). */
+/* Where Redis is, for error messages (never the URL: it may hold a password).
+ */
 static char cli_redis_where[160];
 
 /* Maps a keys_* return code to the exit status, reporting failures. */
@@ -117,8 +125,8 @@ cli_result(int rc, const char *id, const char *why)
 		return CLI_OK;
 	if (rc == 1)
 		return cli_not_found(id);
-	cli_error("%s (%s)", why != NULL ? why : "redis: failed",
-	    cli_redis_where);
+	cli_error(
+	    "%s (%s)", why != NULL ? why : "redis: failed", cli_redis_where);
 	return CLI_REDIS;
 }
 
@@ -130,8 +138,10 @@ cli_safe(const char *name, struct buf *out)
 
 	buf_reset(out);
 	for (i = 0; name[i] != '\0'; i++)
-		buf_putc(out, ((unsigned char)name[i] < 0x20 ||
-		    name[i] == 0x7f) ? '?' : name[i]);
+		buf_putc(out,
+		    ((unsigned char)name[i] < 0x20 || name[i] == 0x7f)
+		        ? '?'
+		        : name[i]);
 	return buf_cstr(out);
 }
 
@@ -168,12 +178,13 @@ cli_policy_summary(const struct rl_policy *p, struct buf *out)
 		buf_puts(out, "default");
 		return;
 	}
-	buf_puts(out, p->algorithm_set ? rl_algorithm_names[p->algorithm] :
-	    "(default algorithm)");
+	buf_puts(out,
+	    p->algorithm_set ? rl_algorithm_names[p->algorithm]
+	                     : "(default algorithm)");
 	for (w = 0; w < RL_NWINDOWS; w++) {
 		if (p->limit[w] > 0)
-			buf_printf(out, " %ld/%s", p->limit[w],
-			    rl_window_names[w]);
+			buf_printf(
+			    out, " %ld/%s", p->limit[w], rl_window_names[w]);
 	}
 	if (p->burst_size > 0)
 		buf_printf(out, " burst %ld", p->burst_size);
@@ -182,10 +193,8 @@ cli_policy_summary(const struct rl_policy *p, struct buf *out)
 static struct json_object *
 cli_record_json(const struct key_record *r)
 {
-	static const char *const fields[RL_NWINDOWS] = {
-		"requests_per_second", "requests_per_minute",
-		"requests_per_hour", "requests_per_day"
-	};
+	static const char *const fields[RL_NWINDOWS] = {"requests_per_second",
+	    "requests_per_minute", "requests_per_hour", "requests_per_day"};
 	struct json_object *o, *p = NULL;
 	int w;
 
@@ -194,13 +203,15 @@ cli_record_json(const struct key_record *r)
 	json_object_object_add(o, "name", json_object_new_string(r->name));
 	json_object_object_add(o, "created", json_object_new_int64(r->created));
 	json_object_object_add(o, "expires", json_object_new_int64(r->expires));
-	json_object_object_add(o, "revoked",
-	    json_object_new_boolean(r->revoked != 0));
+	json_object_object_add(
+	    o, "revoked", json_object_new_boolean(r->revoked != 0));
 	if (r->policy.present) {
 		p = json_object_new_object();
-		json_object_object_add(p, "algorithm", r->policy.algorithm_set ?
-		    json_object_new_string(rl_algorithm_names[r->policy.algorithm]) :
-		    NULL);
+		json_object_object_add(p, "algorithm",
+		    r->policy.algorithm_set
+		        ? json_object_new_string(
+		              rl_algorithm_names[r->policy.algorithm])
+		        : NULL);
 		for (w = 0; w < RL_NWINDOWS; w++) {
 			if (r->policy.limit[w] > 0)
 				json_object_object_add(p, fields[w],
@@ -218,7 +229,7 @@ cli_print_json(struct json_object *o)
 {
 	puts(json_object_to_json_string_ext(o,
 	    JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
-	    JSON_C_TO_STRING_NOSLASHESCAPE));
+	        JSON_C_TO_STRING_NOSLASHESCAPE));
 }
 
 /* Fills r->policy from the policy flags of a. */
@@ -283,9 +294,12 @@ cli_create(struct store *s, const char *prefix, const struct keys_args *a)
 		goto out;
 	}
 	cli_policy_summary(&r.policy, &pol);
-	fprintf(stderr, "created key id %s, name \"%s\", expires %s, "
-	    "policy %s\n", r.id, r.name, r.expires == 0 ? "never" :
-	    cli_time(r.expires, when, sizeof when), buf_cstr(&pol));
+	fprintf(stderr,
+	    "created key id %s, name \"%s\", expires %s, "
+	    "policy %s\n",
+	    r.id, r.name,
+	    r.expires == 0 ? "never" : cli_time(r.expires, when, sizeof when),
+	    buf_cstr(&pol));
 	fprintf(stderr, "the key is shown only this once: store it now\n");
 	rc = CLI_OK;
 out:
@@ -326,8 +340,8 @@ cli_list(struct store *s, const char *prefix, const struct keys_args *a)
 	for (i = 0; i < n; i++) {
 		len = strlen(recs[i].name);
 		if (len > (size_t)namew)
-			namew = len > KEYS_ARGS_NAME_MAX ? KEYS_ARGS_NAME_MAX :
-			    (int)len;
+			namew = len > KEYS_ARGS_NAME_MAX ? KEYS_ARGS_NAME_MAX
+			                                 : (int)len;
 	}
 	printf("%-16s  %-*s  %-20s  %-20s  %-7s  %s\n", "ID", namew, "NAME",
 	    "CREATED", "EXPIRES", "STATUS", "POLICY");
@@ -337,8 +351,9 @@ cli_list(struct store *s, const char *prefix, const struct keys_args *a)
 		printf("%-16s  %-*.*s  %-20s  %-20s  %-7s  %s\n", recs[i].id,
 		    namew, namew, cli_safe(recs[i].name, &nm),
 		    cli_time(recs[i].created, created, sizeof created),
-		    recs[i].expires == 0 ? "never" :
-		    cli_time(recs[i].expires, expires, sizeof expires),
+		    recs[i].expires == 0
+		        ? "never"
+		        : cli_time(recs[i].expires, expires, sizeof expires),
 		    cli_status(&recs[i], now), buf_cstr(&pol));
 	}
 	rc = CLI_OK;
@@ -383,13 +398,13 @@ cli_show(struct store *s, const char *prefix, const struct keys_args *a)
 	printf("status:   %s\n", cli_status(&r, time(NULL)));
 	if (!r.policy.present) {
 		printf("policy:   none (the gateway's route or default policy "
-		    "applies)\n");
+		       "applies)\n");
 		goto out;
 	}
 	printf("policy:   own (counted across all routes)\n");
-	printf("  algorithm: %s\n", r.policy.algorithm_set ?
-	    rl_algorithm_names[r.policy.algorithm] :
-	    "(the default policy's)");
+	printf("  algorithm: %s\n",
+	    r.policy.algorithm_set ? rl_algorithm_names[r.policy.algorithm]
+	                           : "(the default policy's)");
 	for (w = 0; w < RL_NWINDOWS; w++) {
 		if (r.policy.limit[w] > 0)
 			printf("  requests_per_%s: %ld\n", rl_window_names[w],
@@ -405,8 +420,8 @@ out:
 
 /* update and revoke: read, change, write back. */
 static int
-cli_update(struct store *s, const char *prefix, const struct keys_args *a,
-    int revoke)
+cli_update(
+    struct store *s, const char *prefix, const struct keys_args *a, int revoke)
 {
 	struct key_record r;
 	const char *why = NULL;
@@ -422,7 +437,8 @@ cli_update(struct store *s, const char *prefix, const struct keys_args *a,
 			cli_apply_policy(a, &r.policy);
 		if (!r.policy.present && (a->burst > 0 || a->algorithm_set)) {
 			cli_error("update: key %s has no own policy: give at "
-			    "least one --requests-per-* flag", r.id);
+			          "least one --requests-per-* flag",
+			    r.id);
 			rc = CLI_USAGE;
 			goto out;
 		}
@@ -486,7 +502,8 @@ cli_config(const char *path)
 			cli_error("%s", errs.msg[0]);
 		else
 			cli_error("%s (and %zu more errors; see apigw "
-			    "--check-config)", errs.msg[0], errs.n - 1);
+			          "--check-config)",
+			    errs.msg[0], errs.n - 1);
 	}
 	config_errors_cleanup(&errs);
 	return cfg;
@@ -518,7 +535,8 @@ main(int argc, char **argv)
 	}
 
 	if (a.cmd == KEYS_CMD_CREATE && (closed & 2)) {
-		cli_error("standard output is closed: the new key would be lost");
+		cli_error(
+		    "standard output is closed: the new key would be lost");
 		goto out;
 	}
 
@@ -536,41 +554,28 @@ main(int argc, char **argv)
 		    "redis at unix:%s", cfg->redis.parsed.unix_path);
 	else
 		snprintf(cli_redis_where, sizeof cli_redis_where,
-		    "redis at %s:%d", cfg->redis.parsed.host != NULL ?
-		    cfg->redis.parsed.host : "127.0.0.1",
+		    "redis at %s:%d",
+		    cfg->redis.parsed.host != NULL ? cfg->redis.parsed.host
+		                                   : "127.0.0.1",
 		    cfg->redis.parsed.port);
 	/* The store's own warnings would be a second line on stderr. */
 	log_set_level(LOG_LVL_ERROR);
 	s = store_new(cfg);
 
 	switch (a.cmd) {
-	case KEYS_CMD_CREATE:
-		rc = cli_create(s, prefix, &a);
-		break;
-	case KEYS_CMD_LIST:
-		rc = cli_list(s, prefix, &a);
-		break;
-	case KEYS_CMD_SHOW:
-		rc = cli_show(s, prefix, &a);
-		break;
-	case KEYS_CMD_REVOKE:
-		rc = cli_update(s, prefix, &a, 1);
-		break;
-	case KEYS_CMD_UPDATE:
-		rc = cli_update(s, prefix, &a, 0);
-		break;
-	case KEYS_CMD_DELETE:
-		rc = cli_delete(s, prefix, &a);
-		break;
-	default:
-		cli_error("internal error: no command");
-		break;
+	case KEYS_CMD_CREATE: rc = cli_create(s, prefix, &a); break;
+	case KEYS_CMD_LIST: rc = cli_list(s, prefix, &a); break;
+	case KEYS_CMD_SHOW: rc = cli_show(s, prefix, &a); break;
+	case KEYS_CMD_REVOKE: rc = cli_update(s, prefix, &a, 1); break;
+	case KEYS_CMD_UPDATE: rc = cli_update(s, prefix, &a, 0); break;
+	case KEYS_CMD_DELETE: rc = cli_delete(s, prefix, &a); break;
+	default: cli_error("internal error: no command"); break;
 	}
 flush:
 	if (fflush(stdout) == EOF || ferror(stdout)) {
 		if (rc == CLI_OK)
-			cli_error("error writing to stdout: %s",
-			    strerror(errno));
+			cli_error(
+			    "error writing to stdout: %s", strerror(errno));
 		if (rc == CLI_OK)
 			rc = CLI_USAGE;
 	}

@@ -5,7 +5,7 @@
 #include "log.h"
 
 static enum log_level log_level = LOG_LVL_INFO;
-static const char *const log_names[] = { "debug", "info", "warn", "error" };
+static const char *const log_names[] = {"debug", "info", "warn", "error"};
 
 void
 log_set_level(enum log_level level)

@@ -79,22 +79,26 @@ usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: apigw [--config FILE] [--check-config]\n"
-	    "       apigw [--config FILE] --listen HOST:PORT|/path.sock [--workers N]\n"
+	    "       apigw [--config FILE] --listen HOST:PORT|/path.sock "
+	    "[--workers N]\n"
 	    "\n"
-	    "  -c, --config FILE   configuration file (else $APIGW_CONFIG, else\n"
+	    "  -c, --config FILE   configuration file (else $APIGW_CONFIG, "
+	    "else\n"
 	    "                      %s/apigw/apigw.conf)\n"
 	    "  -t, --check-config  validate the configuration and exit\n"
-	    "  -l, --listen ADDR   run a prefork pool on ADDR instead of the socket\n"
+	    "  -l, --listen ADDR   run a prefork pool on ADDR instead of the "
+	    "socket\n"
 	    "                      inherited on fd 0 from the web server\n"
 	    "  -w, --workers N     workers for --listen (default 4)\n"
 	    "  -V, --version       print the version and exit\n"
-	    "  -h, --help          print this help and exit\n", SYSCONFDIR);
+	    "  -h, --help          print this help and exit\n",
+	    SYSCONFDIR);
 }
 
 static struct config *
 load_or_report(const char *path)
 {
-	struct config_errors errs = { NULL, 0 };
+	struct config_errors errs = {NULL, 0};
 	struct config *cfg;
 	size_t i;
 
@@ -129,7 +133,7 @@ serve(int listen_fd, struct config *cfg)
 
 	set_signal(SIGTERM, on_term);
 	set_signal(SIGINT, on_term);
-	set_signal(SIGUSR1, on_term);	/* what libfcgi would have done */
+	set_signal(SIGUSR1, on_term); /* what libfcgi would have done */
 	set_signal(SIGHUP, on_hup);
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGCHLD, SIG_DFL);
@@ -177,11 +181,12 @@ serve(int listen_fd, struct config *cfg)
 	return 0;
 }
 
-/* ---- the --listen master ----------------------------------------------------- */
+/* ---- the --listen master
+ * ----------------------------------------------------- */
 
 struct worker {
 	pid_t pid;
-	unsigned gen;		/* config generation it was forked with */
+	unsigned gen; /* config generation it was forked with */
 };
 
 static sigset_t master_oldmask;
@@ -193,7 +198,7 @@ spawn_worker(int fd, struct config *cfg)
 	pid_t pid = fork();
 
 	if (pid != 0)
-		return pid;	/* parent, or -1 */
+		return pid; /* parent, or -1 */
 	sigprocmask(SIG_SETMASK, &master_oldmask, NULL);
 	_exit(serve(fd, cfg));
 }
@@ -223,7 +228,7 @@ static int
 run_master(const char *addr, int nworkers, struct config *cfg)
 {
 	struct worker w[MAX_WORKERS];
-	int nslots = nworkers * 2;	/* room for two generations */
+	int nslots = nworkers * 2; /* room for two generations */
 	unsigned gen = 1;
 	sigset_t block;
 	time_t stop_deadline = 0, last_death = 0;
@@ -265,9 +270,12 @@ run_master(const char *addr, int nworkers, struct config *cfg)
 				w[i].pid = 0;
 				if (got_term || w[i].gen != gen)
 					continue;
-				log_warn("worker %ld exited (status %d); restarting",
+				log_warn(
+				    "worker %ld exited (status %d); restarting",
 				    (long)pid, status);
-				deaths = time(NULL) - last_death < 2 ? deaths + 1 : 0;
+				deaths = time(NULL) - last_death < 2
+				    ? deaths + 1
+				    : 0;
 				last_death = time(NULL);
 			}
 		}
@@ -278,12 +286,14 @@ run_master(const char *addr, int nworkers, struct config *cfg)
 			got_hup = 0;
 			ncfg = load_or_report(cfg->path);
 			if (ncfg == NULL)
-				log_error("SIGHUP: invalid configuration; keeping the old one");
+				log_error("SIGHUP: invalid configuration; "
+				          "keeping the old one");
 			else {
 				config_free(cfg);
 				cfg = ncfg;
 				gen++;
-				log_info("SIGHUP: configuration reloaded; replacing workers");
+				log_info("SIGHUP: configuration reloaded; "
+				         "replacing workers");
 			}
 		}
 
@@ -302,7 +312,8 @@ run_master(const char *addr, int nworkers, struct config *cfg)
 
 			if (deaths > 5) {
 				/* Crashing in a loop: do not spin. */
-				log_error("workers keep dying; pausing a second");
+				log_error(
+				    "workers keep dying; pausing a second");
 				sleep(1);
 				deaths = 0;
 			}
@@ -337,59 +348,54 @@ int
 main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "check-config", no_argument, NULL, 't' },
-		{ "listen", required_argument, NULL, 'l' },
-		{ "workers", required_argument, NULL, 'w' },
-		{ "version", no_argument, NULL, 'V' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 }
-	};
+	    {"config", required_argument, NULL, 'c'},
+	    {"check-config", no_argument, NULL, 't'},
+	    {"listen", required_argument, NULL, 'l'},
+	    {"workers", required_argument, NULL, 'w'},
+	    {"version", no_argument, NULL, 'V'},
+	    {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
 	const char *path = NULL, *listen_addr = NULL;
 	struct config *cfg;
 	int ch, check = 0, workers = 4, rc;
 	char *end;
 
-	opterr = 0;	/* our own one-line messages */
+	opterr = 0; /* our own one-line messages */
 	while ((ch = getopt_long(argc, argv, ":c:tl:w:Vh", opts, NULL)) != -1) {
 		switch (ch) {
-		case 'c':
-			path = optarg;
-			break;
-		case 't':
-			check = 1;
-			break;
-		case 'l':
-			listen_addr = optarg;
-			break;
+		case 'c': path = optarg; break;
+		case 't': check = 1; break;
+		case 'l': listen_addr = optarg; break;
 		case 'w':
 			errno = 0;
 			workers = (int)strtol(optarg, &end, 10);
 			if (errno != 0 || *end != '\0' || workers < 1 ||
 			    workers > MAX_WORKERS / 2) {
-				fprintf(stderr, "apigw: --workers: must be a number "
-				    "from 1 to %d\n", MAX_WORKERS / 2);
+				fprintf(stderr,
+				    "apigw: --workers: must be a number "
+				    "from 1 to %d\n",
+				    MAX_WORKERS / 2);
 				return 1;
 			}
 			break;
-		case 'V':
-			printf("apigw %s\n", PACKAGE_VERSION);
-			return 0;
-		case 'h':
-			usage(stdout);
-			return 0;
+		case 'V': printf("apigw %s\n", PACKAGE_VERSION); return 0;
+		case 'h': usage(stdout); return 0;
 		case ':':
-			fprintf(stderr, "apigw: option '%s' needs a value; see "
-			    "apigw --help\n", argv[optind - 1]);
+			fprintf(stderr,
+			    "apigw: option '%s' needs a value; see "
+			    "apigw --help\n",
+			    argv[optind - 1]);
 			return 1;
 		default:
-			fprintf(stderr, "apigw: unknown option '%s'; see apigw "
-			    "--help\n", argv[optind - 1]);
+			fprintf(stderr,
+			    "apigw: unknown option '%s'; see apigw "
+			    "--help\n",
+			    argv[optind - 1]);
 			return 1;
 		}
 	}
 	if (optind < argc) {
-		fprintf(stderr, "apigw: unexpected argument '%s'; see apigw --help\n",
+		fprintf(stderr,
+		    "apigw: unexpected argument '%s'; see apigw --help\n",
 		    argv[optind]);
 		return 1;
 	}
@@ -413,8 +419,10 @@ main(int argc, char **argv)
 	if (listen_addr != NULL)
 		rc = run_master(listen_addr, workers, cfg);
 	else if (FCGX_IsCGI()) {
-		fprintf(stderr, "apigw: fd 0 is not a FastCGI socket: start apigw "
-		    "from a web server (mod_fcgid, lighttpd bin-path, spawn-fcgi) "
+		fprintf(stderr,
+		    "apigw: fd 0 is not a FastCGI socket: start apigw "
+		    "from a web server (mod_fcgid, lighttpd bin-path, "
+		    "spawn-fcgi) "
 		    "or use --listen\n");
 		config_free(cfg);
 		rc = 1;

@@ -57,7 +57,8 @@ mw_cors(const struct config *cfg, struct request *r)
 		return MW_CONTINUE;
 	allow = cors_allow_origin(cfg, origin);
 	if (allow != NULL) {
-		hdrs_set(&r->resp_headers, "Access-Control-Allow-Origin", allow);
+		hdrs_set(
+		    &r->resp_headers, "Access-Control-Allow-Origin", allow);
 		if (strcmp(allow, "*") != 0)
 			hdrs_add(&r->resp_headers, "Vary", "Origin");
 	}
@@ -69,8 +70,10 @@ mw_cors(const struct config *cfg, struct request *r)
 	 * treats as a refusal. */
 	hdrs_init(&h);
 	if (allow != NULL) {
-		hdrs_add(&h, "Access-Control-Allow-Methods", cfg->cors.allow_methods);
-		hdrs_add(&h, "Access-Control-Allow-Headers", cfg->cors.allow_headers);
+		hdrs_add(&h, "Access-Control-Allow-Methods",
+		    cfg->cors.allow_methods);
+		hdrs_add(&h, "Access-Control-Allow-Headers",
+		    cfg->cors.allow_headers);
 		snprintf(age, sizeof age, "%ld", cfg->cors.max_age_s);
 		hdrs_add(&h, "Access-Control-Max-Age", age);
 	}
@@ -84,7 +87,7 @@ static const struct {
 	const char *name;
 	enum mw_result (*handle)(const struct config *, struct request *);
 } mw_builtin[] = {
-	{ "cors", mw_cors },
+    {"cors", mw_cors},
 };
 
 enum mw_result
@@ -98,10 +101,11 @@ mw_run(const struct config *cfg, struct request *r)
 	return MW_CONTINUE;
 }
 
-/* ---- access log ------------------------------------------------------------ */
+/* ---- access log ------------------------------------------------------------
+ */
 
 struct access_log {
-	int fd;			/* -1: off */
+	int fd; /* -1: off */
 	int close_fd;
 	enum log_format format;
 };
@@ -194,7 +198,8 @@ access_log_write(struct access_log *al, const struct request *r,
 		json_field(b, "method", r->method, 1);
 		json_field(b, "path", path != NULL ? path : "", 1);
 		json_field(b, "query", r->query != NULL ? r->query : "", 1);
-		buf_printf(b, ",\"status\":%d,\"bytes\":%lld,\"duration_ms\":%.3f",
+		buf_printf(b,
+		    ",\"status\":%d,\"bytes\":%lld,\"duration_ms\":%.3f",
 		    r->status, r->bytes_out, duration_ms);
 		json_field(b, "route", route, 1);
 		json_field(b, "key_id", r->key_id[0] ? r->key_id : NULL, 1);
@@ -214,7 +219,8 @@ access_log_write(struct access_log *al, const struct request *r,
 		clf_escape(b, r->method);
 		buf_putc(b, ' ');
 		clf_escape(b, r->request_uri);
-		buf_printf(b, " HTTP/1.1\" %d %lld \"", r->status, r->bytes_out);
+		buf_printf(
+		    b, " HTTP/1.1\" %d %lld \"", r->status, r->bytes_out);
 		clf_escape(b, ref != NULL ? ref : "-");
 		buf_puts(b, "\" \"");
 		clf_escape(b, ua != NULL ? ua : "-");
@@ -227,5 +233,5 @@ access_log_write(struct access_log *al, const struct request *r,
 		buf_putc(b, '\n');
 	}
 	n = write(al->fd, b->p, b->len);
-	(void)n;	/* a full disk must not fail the request */
+	(void)n; /* a full disk must not fail the request */
 }

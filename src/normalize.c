@@ -88,7 +88,8 @@ normalize_path(const char *in, size_t len, char **out)
 				if (normalize_is_unreserved(c))
 					o[olen++] = (char)c;
 				else {
-					/* Kept, but in one canonical spelling. */
+					/* Kept, but in one canonical spelling.
+					 */
 					o[olen++] = '%';
 					o[olen++] = hex[c >> 4];
 					o[olen++] = hex[c & 0xf];
@@ -109,8 +110,10 @@ normalize_path(const char *in, size_t len, char **out)
 			i++;
 		}
 
-		if (olen - seg >= 2 && o[seg] == '.' && (o[seg + 1] == ';' ||
-		    (o[seg + 1] == '.' && olen - seg >= 3 && o[seg + 2] == ';'))) {
+		if (olen - seg >= 2 && o[seg] == '.' &&
+		    (o[seg + 1] == ';' ||
+		        (o[seg + 1] == '.' && olen - seg >= 3 &&
+		            o[seg + 2] == ';'))) {
 			/*
 			 * ".;x" and "..;x": Tomcat and Spring strip path
 			 * parameters and then resolve the dot segment, so the
@@ -123,7 +126,8 @@ normalize_path(const char *in, size_t len, char **out)
 		if (olen - seg == 1 && o[seg] == '.') {
 			/* "." names the directory itself: drop it. */
 			olen = seg;
-		} else if (olen - seg == 2 && o[seg] == '.' && o[seg + 1] == '.') {
+		} else if (olen - seg == 2 && o[seg] == '.' &&
+		    o[seg + 1] == '.') {
 			if (seg == 1) {
 				rc = NORMALIZE_TRAVERSAL;
 				goto out;
@@ -145,7 +149,7 @@ normalize_path(const char *in, size_t len, char **out)
 		 */
 		if (i >= len)
 			break;
-		i++;	/* the '/' that ended the segment */
+		i++; /* the '/' that ended the segment */
 	}
 	o[olen] = '\0';
 
@@ -161,20 +165,14 @@ const char *
 normalize_strerror(enum normalize_result r)
 {
 	switch (r) {
-	case NORMALIZE_OK:
-		return "ok";
-	case NORMALIZE_BAD_ESCAPE:
-		return "bad percent escape";
+	case NORMALIZE_OK: return "ok";
+	case NORMALIZE_BAD_ESCAPE: return "bad percent escape";
 	case NORMALIZE_FORBIDDEN_ESCAPE:
 		return "forbidden escape (%2F, %5C or %00)";
-	case NORMALIZE_BACKSLASH:
-		return "backslash in path";
-	case NORMALIZE_CONTROL:
-		return "control character in path";
-	case NORMALIZE_TRAVERSAL:
-		return "path climbs above the root";
-	case NORMALIZE_NOT_ABSOLUTE:
-		return "path is not absolute";
+	case NORMALIZE_BACKSLASH: return "backslash in path";
+	case NORMALIZE_CONTROL: return "control character in path";
+	case NORMALIZE_TRAVERSAL: return "path climbs above the root";
+	case NORMALIZE_NOT_ABSOLUTE: return "path is not absolute";
 	}
 	return "unknown path error";
 }

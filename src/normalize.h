@@ -25,12 +25,12 @@
 
 enum normalize_result {
 	NORMALIZE_OK = 0,
-	NORMALIZE_BAD_ESCAPE,		/* "%" not followed by two hex digits */
-	NORMALIZE_FORBIDDEN_ESCAPE,	/* %2F, %5C or %00 */
-	NORMALIZE_BACKSLASH,		/* raw '\' */
-	NORMALIZE_CONTROL,		/* raw byte < 0x20 or 0x7f */
-	NORMALIZE_TRAVERSAL,		/* ".." above the root */
-	NORMALIZE_NOT_ABSOLUTE,		/* empty or not starting with '/' */
+	NORMALIZE_BAD_ESCAPE,       /* "%" not followed by two hex digits */
+	NORMALIZE_FORBIDDEN_ESCAPE, /* %2F, %5C or %00 */
+	NORMALIZE_BACKSLASH,        /* raw '\' */
+	NORMALIZE_CONTROL,          /* raw byte < 0x20 or 0x7f */
+	NORMALIZE_TRAVERSAL,        /* ".." above the root */
+	NORMALIZE_NOT_ABSOLUTE,     /* empty or not starting with '/' */
 };
 
 /*

@@ -25,12 +25,12 @@ struct xfer {
 	struct request *r;
 	const struct config *cfg;
 	struct proxy_outcome *out;
-	int may_retry;		/* a failure status may be swallowed */
-	int status;		/* status of the response being read */
-	int discard;		/* swallowing a response to retry */
-	int sent;		/* a head reached the client */
-	long long clen;		/* the response's Content-Length, or -1 */
-	long long body_sent;	/* body bytes of this response written */
+	int may_retry;       /* a failure status may be swallowed */
+	int status;          /* status of the response being read */
+	int discard;         /* swallowing a response to retry */
+	int sent;            /* a head reached the client */
+	long long clen;      /* the response's Content-Length, or -1 */
+	long long body_sent; /* body bytes of this response written */
 	struct hdrs resp;
 };
 
@@ -147,7 +147,7 @@ on_header(char *line, size_t size, size_t nitems, void *ud)
 		if (x->status >= 100 && x->status < 200)
 			return len;
 		if (x->status < 200 || x->status > 599)
-			return 0;	/* invalid response: abort, 502 */
+			return 0; /* invalid response: abort, 502 */
 		if (x->may_retry && is_failure_status(x->cfg, x->status)) {
 			x->discard = 1;
 			return len;
@@ -155,7 +155,7 @@ on_header(char *line, size_t size, size_t nitems, void *ud)
 		return send_head(x) == 0 ? len : 0;
 	}
 	if (line[0] == ' ' || line[0] == '\t')
-		return len;	/* obsolete line folding: dropped */
+		return len; /* obsolete line folding: dropped */
 	colon = memchr(line, ':', n);
 	if (colon == NULL)
 		return len;
@@ -210,7 +210,8 @@ build_headers(const struct request *r, const struct hdrs *h, int has_body)
 		if (h->v[i].value[0] == '\0')
 			buf_printf(&line, "%s;", h->v[i].name);
 		else
-			buf_printf(&line, "%s: %s", h->v[i].name, h->v[i].value);
+			buf_printf(
+			    &line, "%s: %s", h->v[i].name, h->v[i].value);
 		tmp = curl_slist_append(list, line.p);
 		if (tmp == NULL)
 			goto oom;
@@ -262,10 +263,10 @@ set_method(CURL *c, const struct request *r, int has_body)
 		return;
 	}
 	if (has_body) {
-		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE,
-		    (curl_off_t)r->body.len);
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS,
-		    r->body.p != NULL ? r->body.p : "");
+		curl_easy_setopt(
+		    c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)r->body.len);
+		curl_easy_setopt(
+		    c, CURLOPT_POSTFIELDS, r->body.p != NULL ? r->body.p : "");
 		if (strcmp(m, "POST") != 0)
 			curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, m);
 		return;
@@ -317,8 +318,10 @@ proxy_forward(struct proxy *p, const struct config *cfg, struct request *r,
 		curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 		curl_easy_setopt(c, CURLOPT_PATH_AS_IS, 1L);
 		curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-		curl_easy_setopt(c, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1);
-		curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, rt->connect_timeout_ms);
+		curl_easy_setopt(
+		    c, CURLOPT_HTTP_VERSION, CURL_HTTP_VERSION_1_1);
+		curl_easy_setopt(
+		    c, CURLOPT_CONNECTTIMEOUT_MS, rt->connect_timeout_ms);
 		curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, rt->timeout_ms);
 		curl_easy_setopt(c, CURLOPT_ERRORBUFFER, p->errbuf);
 		curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
@@ -339,8 +342,9 @@ proxy_forward(struct proxy *p, const struct config *cfg, struct request *r,
 				out->result = PROXY_ABORTED;
 				out->failed_attempts++;
 				log_warn("backend %s: response cut short: %s",
-				    rt->backend, p->errbuf[0] ? p->errbuf :
-				    curl_easy_strerror(rc));
+				    rt->backend,
+				    p->errbuf[0] ? p->errbuf
+				                 : curl_easy_strerror(rc));
 			}
 			break;
 		}
@@ -380,8 +384,8 @@ proxy_forward(struct proxy *p, const struct config *cfg, struct request *r,
 		}
 		out->failed_attempts++;
 		log_debug("backend %s attempt %d: %s", rt->backend,
-		    out->attempts, p->errbuf[0] ? p->errbuf :
-		    curl_easy_strerror(rc));
+		    out->attempts,
+		    p->errbuf[0] ? p->errbuf : curl_easy_strerror(rc));
 		if (!retryable || out->attempts >= max_attempts)
 			break;
 		backoff(out->attempts);

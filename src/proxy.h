@@ -27,25 +27,25 @@ struct proxy;
 struct request;
 
 enum proxy_result {
-	PROXY_OK = 0,		/* a response was sent to the client */
-	PROXY_CONNECT_FAILED,	/* nothing sent: answer 502 */
-	PROXY_BAD_RESPONSE,	/* nothing sent: answer 502 */
-	PROXY_TIMEOUT,		/* nothing sent: answer 504 */
-	PROXY_ABORTED,		/* the response started and was cut short */
-	PROXY_CLIENT_GONE,	/* the client went away; transfer stopped */
+	PROXY_OK = 0,         /* a response was sent to the client */
+	PROXY_CONNECT_FAILED, /* nothing sent: answer 502 */
+	PROXY_BAD_RESPONSE,   /* nothing sent: answer 502 */
+	PROXY_TIMEOUT,        /* nothing sent: answer 504 */
+	PROXY_ABORTED,        /* the response started and was cut short */
+	PROXY_CLIENT_GONE,    /* the client went away; transfer stopped */
 };
 
 struct proxy_outcome {
 	enum proxy_result result;
-	int status;		/* status sent to the client (0 if none) */
+	int status; /* status sent to the client (0 if none) */
 	int attempts;
-	int failed_attempts;	/* attempts that count as breaker failures */
+	int failed_attempts; /* attempts that count as breaker failures */
 	/* Optional copy of the response body for the cache: set tee_max > 0
 	 * and the body is kept in tee while it stays within tee_max bytes. */
 	size_t tee_max;
 	int tee_overflow;
 	struct buf tee;
-	const char *detail;	/* static text for a gateway error */
+	const char *detail; /* static text for a gateway error */
 };
 
 /* Returns a new proxy with its CURL handle.  Never NULL. */
@@ -58,9 +58,8 @@ void proxy_free(struct proxy *p);
  * response to r unless the result is a gateway error, which the caller
  * answers.  out must be initialized by the caller (proxy_outcome_init).
  */
-void proxy_forward(struct proxy *p, const struct config *cfg,
-    struct request *r, const char *url, const struct hdrs *fwd_headers,
-    struct proxy_outcome *out);
+void proxy_forward(struct proxy *p, const struct config *cfg, struct request *r,
+    const char *url, const struct hdrs *fwd_headers, struct proxy_outcome *out);
 
 void proxy_outcome_init(struct proxy_outcome *o);
 void proxy_outcome_cleanup(struct proxy_outcome *o);

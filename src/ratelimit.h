@@ -27,43 +27,43 @@
 struct hdrs;
 struct store_val;
 
-#define RL_MAX_WINDOWS 12	/* 3 policies x 4 windows */
+#define RL_MAX_WINDOWS 12 /* 3 policies x 4 windows */
 
 enum rl_status {
 	RL_ADMITTED = 0,
-	RL_REJECTED = 1,	/* 429 */
-	RL_KEY_UNKNOWN = 2,	/* 401 */
-	RL_KEY_REVOKED = 3,	/* 401 */
-	RL_KEY_EXPIRED = 4,	/* 401 */
+	RL_REJECTED = 1,    /* 429 */
+	RL_KEY_UNKNOWN = 2, /* 401 */
+	RL_KEY_REVOKED = 3, /* 401 */
+	RL_KEY_EXPIRED = 4, /* 401 */
 };
 
 /* What the script reports for one window. */
 struct rl_window_result {
-	char policy[32];		/* policy name, e.g. "route" */
+	char policy[32]; /* policy name, e.g. "route" */
 	enum rl_window window;
 	enum rl_algorithm algorithm;
-	long quota;			/* L */
-	long burst;			/* B for token_bucket/gcra, else 0 */
-	long remaining;			/* >= 0 */
-	long reset_ms;			/* ms until the window frees capacity */
+	long quota;     /* L */
+	long burst;     /* B for token_bucket/gcra, else 0 */
+	long remaining; /* >= 0 */
+	long reset_ms;  /* ms until the window frees capacity */
 	int shadow;
-	int rejected;			/* this window alone would reject */
+	int rejected; /* this window alone would reject */
 };
 
 /* A key record as the script returns it after a lookup. */
 struct rl_key_record {
 	char id[33];
 	char name[129];
-	long long expires;		/* Unix seconds, 0 = never */
-	struct rl_policy policy;	/* present == 0 when the key has none;
-					 * name is NULL (the key policy is "key") */
+	long long expires;       /* Unix seconds, 0 = never */
+	struct rl_policy policy; /* present == 0 when the key has none;
+	                          * name is NULL (the key policy is "key") */
 };
 
 struct rl_result {
 	enum rl_status status;
-	long long now_ms;		/* Redis server time */
-	long retry_after_ms;		/* when RL_REJECTED */
-	int have_record;		/* the script looked a key up and found it */
+	long long now_ms;    /* Redis server time */
+	long retry_after_ms; /* when RL_REJECTED */
+	int have_record;     /* the script looked a key up and found it */
 	struct rl_key_record record;
 	size_t n;
 	struct rl_window_result win[RL_MAX_WINDOWS];
@@ -72,12 +72,12 @@ struct rl_result {
 /* What the pipeline knows when it asks. */
 struct rl_query {
 	const struct config *cfg;
-	const struct route *route;		/* never NULL */
-	const char *tag;			/* identity hash tag, see above */
-	const char *key_hash;			/* sha256 hex of the API key, or NULL */
-	int lookup_key;				/* 1: read the record in the script */
-	const struct rl_policy *key_policy;	/* cached key's policy, or NULL */
-	const char *now_us;			/* tests only: fixed clock, else NULL */
+	const struct route *route; /* never NULL */
+	const char *tag;           /* identity hash tag, see above */
+	const char *key_hash;      /* sha256 hex of the API key, or NULL */
+	int lookup_key;            /* 1: read the record in the script */
+	const struct rl_policy *key_policy; /* cached key's policy, or NULL */
+	const char *now_us; /* tests only: fixed clock, else NULL */
 };
 
 /*

@@ -73,8 +73,7 @@ request_begin(struct request *r, void *fcgx)
 		else if (IS("REQUEST_URI")) {
 			r->request_uri = val;
 			have_uri = 1;
-		}
-		else if (IS("QUERY_STRING"))
+		} else if (IS("QUERY_STRING"))
 			query_string = val;
 		else if (IS("REMOTE_ADDR"))
 			r->remote_addr = val;
@@ -94,23 +93,28 @@ request_begin(struct request *r, void *fcgx)
 		{
 			char hname[128];
 
-			if (hdrs_name_from_cgi(name, hname, sizeof hname) == 0 &&
-			    !(strcmp(name, "CONTENT_LENGTH") == 0 && *val == '\0') &&
-			    !(strcmp(name, "CONTENT_TYPE") == 0 && *val == '\0'))
+			if (hdrs_name_from_cgi(name, hname, sizeof hname) ==
+			        0 &&
+			    !(strcmp(name, "CONTENT_LENGTH") == 0 &&
+			        *val == '\0') &&
+			    !(strcmp(name, "CONTENT_TYPE") == 0 &&
+			        *val == '\0'))
 				hdrs_add(&r->headers, hname, val);
 		}
 	}
 
 	uri_query = strchr(r->request_uri, '?');
 	if (uri_query != NULL) {
-		r->raw_path = xstrndup(r->request_uri,
-		    (size_t)(uri_query - r->request_uri));
+		r->raw_path = xstrndup(
+		    r->request_uri, (size_t)(uri_query - r->request_uri));
 		r->query = uri_query + 1;
 	} else {
 		r->raw_path = xstrdup(r->request_uri);
 		/* Without REQUEST_URI (a minimal web server), fall back. */
-		r->query = !have_uri && query_string != NULL &&
-		    *query_string != '\0' ? query_string : NULL;
+		r->query =
+		    !have_uri && query_string != NULL && *query_string != '\0'
+		    ? query_string
+		    : NULL;
 	}
 	if ((https != NULL && strcasecmp(https, "on") == 0) ||
 	    (req_scheme != NULL && strcmp(req_scheme, "https") == 0))
@@ -194,7 +198,8 @@ request_read_body(struct request *r, long long max)
 		if ((long long)r->body.len > max)
 			return 1;
 	}
-	if (r->content_length >= 0 && (long long)r->body.len < r->content_length)
+	if (r->content_length >= 0 &&
+	    (long long)r->body.len < r->content_length)
 		return -1;
 	r->body_read = 1;
 	return 0;
@@ -204,8 +209,8 @@ int
 request_input_done(const struct request *r)
 {
 	return r->body_read || r->content_length == 0 ||
-	    (r->content_length < 0 && hdrs_get(&r->headers,
-	    "Transfer-Encoding") == NULL);
+	    (r->content_length < 0 &&
+	        hdrs_get(&r->headers, "Transfer-Encoding") == NULL);
 }
 
 static int
@@ -278,8 +283,8 @@ request_flush(struct request *r)
 }
 
 void
-request_respond_json(struct request *r, int status, const char *json,
-    size_t len)
+request_respond_json(
+    struct request *r, int status, const char *json, size_t len)
 {
 	struct hdrs h;
 	char clen[32];

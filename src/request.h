@@ -23,40 +23,40 @@
 struct route;
 
 struct request {
-	void *fcgx;			/* FCGX_Request *, opaque outside request.c */
+	void *fcgx; /* FCGX_Request *, opaque outside request.c */
 
 	/* Parameters, borrowed from the FastCGI environment. */
-	const char *method;		/* "GET" */
-	const char *request_uri;	/* raw, as the client sent it */
-	const char *query;		/* after '?' (maybe ""), NULL without '?' */
-	const char *remote_addr;	/* the peer: web server's client */
-	const char *scheme;		/* "http" or "https" */
-	const char *host;		/* Host header, or SERVER_NAME, or "" */
-	long long content_length;	/* -1 when absent */
+	const char *method;       /* "GET" */
+	const char *request_uri;  /* raw, as the client sent it */
+	const char *query;        /* after '?' (maybe ""), NULL without '?' */
+	const char *remote_addr;  /* the peer: web server's client */
+	const char *scheme;       /* "http" or "https" */
+	const char *host;         /* Host header, or SERVER_NAME, or "" */
+	long long content_length; /* -1 when absent */
 
 	/* Derived. */
-	char *raw_path;			/* owned: REQUEST_URI before '?' */
-	char *path;			/* owned: normalized path, or NULL */
-	char client_ip[64];		/* resolved through trusted proxies */
+	char *raw_path;     /* owned: REQUEST_URI before '?' */
+	char *path;         /* owned: normalized path, or NULL */
+	char client_ip[64]; /* resolved through trusted proxies */
 	char request_id[129];
-	struct hdrs headers;		/* request header fields */
-	struct buf body;		/* request body, read on demand */
-	struct timespec start;		/* CLOCK_MONOTONIC at accept */
-	time_t start_wall;		/* time() at accept */
+	struct hdrs headers;   /* request header fields */
+	struct buf body;       /* request body, read on demand */
+	struct timespec start; /* CLOCK_MONOTONIC at accept */
+	time_t start_wall;     /* time() at accept */
 
 	/* Set by the pipeline. */
-	const struct route *route;	/* borrowed from the live config */
-	char key_id[33];		/* authenticated API key id, or "" */
+	const struct route *route; /* borrowed from the live config */
+	char key_id[33];           /* authenticated API key id, or "" */
 	char key_name[129];
-	const char *cache_status;	/* "HIT", "MISS", "BYPASS" or NULL */
-	const char *error;		/* short reason the gateway answered */
-	struct hdrs resp_headers;	/* added to whatever response is sent */
+	const char *cache_status; /* "HIT", "MISS", "BYPASS" or NULL */
+	const char *error;        /* short reason the gateway answered */
+	struct hdrs resp_headers; /* added to whatever response is sent */
 
 	/* Response state. */
-	int status;			/* 0 until a head was sent */
-	long long bytes_out;		/* body bytes written */
+	int status;          /* 0 until a head was sent */
+	long long bytes_out; /* body bytes written */
 	int client_gone;
-	int body_read;			/* the whole body was read */
+	int body_read; /* the whole body was read */
 };
 
 /* One-time set-up of an embedded request (before the first begin). */
@@ -109,8 +109,8 @@ void request_respond_problem(struct request *r, int status, const char *error,
     const char *detail, const char *type, const char *extra_json);
 
 /* Answers with a JSON body (already serialized). */
-void request_respond_json(struct request *r, int status, const char *json,
-    size_t len);
+void request_respond_json(
+    struct request *r, int status, const char *json, size_t len);
 
 /* The standard reason phrase for status ("Not Found"), or "Unknown". */
 const char *http_reason(int status);

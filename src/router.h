@@ -16,7 +16,8 @@ struct config;
 struct route;
 
 /* Returns 1 when prefix (of prefix_len bytes) matches path on a boundary. */
-int router_prefix_matches(const char *prefix, size_t prefix_len, const char *path);
+int router_prefix_matches(
+    const char *prefix, size_t prefix_len, const char *path);
 
 /* Returns the best route for path, or NULL (404).  Borrowed from cfg. */
 const struct route *router_match(const struct config *cfg, const char *path);

@@ -25,23 +25,23 @@ struct config;
 struct store;
 
 enum store_script {
-	STORE_SCRIPT_RATELIMIT = 0,	/* src/lua/ratelimit.lua */
+	STORE_SCRIPT_RATELIMIT = 0, /* src/lua/ratelimit.lua */
 	STORE_NSCRIPTS
 };
 
 enum store_type {
 	STORE_NIL = 0,
 	STORE_INT,
-	STORE_STR,	/* bulk or status string */
+	STORE_STR, /* bulk or status string */
 	STORE_ARR,
-	STORE_ERR,	/* an error reply: str holds the message */
+	STORE_ERR, /* an error reply: str holds the message */
 };
 
 /* A reply, deep-copied out of hiredis.  Owned by whoever filled it. */
 struct store_val {
 	enum store_type type;
 	long long i;
-	char *str;		/* NUL-terminated, len bytes */
+	char *str; /* NUL-terminated, len bytes */
 	size_t len;
 	struct store_val *elem;
 	size_t n;
@@ -51,11 +51,11 @@ void store_val_cleanup(struct store_val *v);
 
 /* One command of a batch: a script (argv are its KEYS then ARGV) or argv. */
 struct store_cmd {
-	int script;			/* enum store_script, or -1 for a plain command */
-	int nkeys;			/* scripts only */
+	int script; /* enum store_script, or -1 for a plain command */
+	int nkeys;  /* scripts only */
 	int argc;
-	const char **argv;		/* borrowed */
-	const size_t *argvlen;		/* borrowed; NULL: use strlen */
+	const char **argv;     /* borrowed */
+	const size_t *argvlen; /* borrowed; NULL: use strlen */
 };
 
 /* Returns a new, unconnected store for cfg's redis section. Never NULL. */
