@@ -124,6 +124,11 @@ check() {
 	(cd build && make check) || { cat build/test-suite.log 2>/dev/null | tail -100; exit 1; }
 	build build-san --enable-sanitizers --enable-debug
 	(cd build-san && make check) || { cat build-san/test-suite.log 2>/dev/null | tail -100; exit 1; }
+	# libFuzzer targets (clang): a short coverage-guided run from the seeds.
+	build build-fuzz CC=clang --enable-fuzzing
+	(cd build-fuzz && make tests/fuzz/run_normalize &&
+		top_srcdir="$top" top_builddir="$top/build-fuzz" sh "$top/tests/fuzz/run-corpus.sh") ||
+		{ echo "quickstart: fuzz run failed" >&2; exit 1; }
 	# One closing line for CI: automake tests of both builds.
 	pass=0; fail=0
 	for log in build/test-suite.log build-san/test-suite.log; do
