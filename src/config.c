@@ -1542,6 +1542,24 @@ line_of(const config_setting_t *s)
 	return config_setting_source_line(s);
 }
 
+/* Checks an array's or list's length against e's bounds; 1 when it fits. */
+static int
+count_ok(struct loader *ld, const config_setting_t *s, const char *kp,
+    const struct key *e, size_t n)
+{
+	if ((long long)n < e->min_n) {
+		add_error(ld, line_of(s), kp, "must have at least %lld entr%s",
+		    e->min_n, e->min_n == 1 ? "y" : "ies");
+		return 0;
+	}
+	if ((long long)n > e->max_n) {
+		add_error(ld, line_of(s), kp, "must have at most %lld entries",
+		    e->max_n);
+		return 0;
+	}
+	return 1;
+}
+
 static char *
 key_path(const char *parent, const char *name)
 {
@@ -1670,16 +1688,8 @@ walk_array(struct loader *ld, const config_setting_t *s, const struct key *e,
 		return;
 	}
 	n = (size_t)config_setting_length(s);
-	if ((long long)n < e->min_n) {
-		add_error(ld, line_of(s), kp, "must have at least %lld entr%s",
-		    e->min_n, e->min_n == 1 ? "y" : "ies");
+	if (!count_ok(ld, s, kp, e, n))
 		return;
-	}
-	if ((long long)n > e->max_n) {
-		add_error(ld, line_of(s), kp, "must have at most %lld entries",
-		    e->max_n);
-		return;
-	}
 	strs = xcalloc(n, sizeof *strs);
 	ints = xcalloc(n, sizeof *ints);
 	cidrs = xcalloc(n, sizeof *cidrs);
@@ -1814,16 +1824,8 @@ walk_list(struct loader *ld, const config_setting_t *s, const struct key *e,
 		return;
 	}
 	n = (size_t)config_setting_length(s);
-	if ((long long)n < e->min_n) {
-		add_error(ld, line_of(s), kp, "must have at least %lld entr%s",
-		    e->min_n, e->min_n == 1 ? "y" : "ies");
+	if (!count_ok(ld, s, kp, e, n))
 		return;
-	}
-	if ((long long)n > e->max_n) {
-		add_error(ld, line_of(s), kp, "must have at most %lld entries",
-		    e->max_n);
-		return;
-	}
 	elems = xcalloc(n, e->elem_size);
 	for (i = 0; i < n; i++) {
 		el = config_setting_get_elem(s, (unsigned)i);
