@@ -2376,6 +2376,15 @@ config_changed(const struct config *cfg, time_t now)
 	return 1;
 }
 
+void
+config_refuse(const struct config *cfg)
+{
+	const struct config_priv *priv = (const struct config_priv *)cfg;
+
+	failed_sig = priv->sig;
+	failed_sig_set = 1;
+}
+
 static const config_setting_t *
 plugin_member(const void *setting, const char *name)
 {

@@ -208,6 +208,12 @@ void config_errors_cleanup(struct config_errors *errs);
  * most once a second per process; now is the caller's clock), else 0.
  */
 int config_changed(const struct config *cfg, time_t now);
+/*
+ * Records that cfg, though valid, was not taken (its plugins failed to
+ * load, say), so that config_changed ignores its file as it does a file
+ * config_load refused, until the file changes again.
+ */
+void config_refuse(const struct config *cfg);
 
 /*
  * Read a plugin's free-form `config` group (plugin_conf.setting, may be

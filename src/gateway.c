@@ -20,6 +20,7 @@
 #include "log.h"
 #include "mw.h"
 #include "normalize.h"
+#include "plugin.h"
 #include "proxy.h"
 #include "ratelimit.h"
 #include "request.h"
@@ -36,6 +37,7 @@ struct gateway {
 	struct store *store;
 	struct proxy *proxy;
 	struct access_log *alog;
+	struct plugins *plugins; /* loaded for cfg; freed before it */
 	struct auth_cache *keys;
 	uint64_t rng[2]; /* xorshift128+ state for request ids */
 	/* Scratch space reused by every request. */
@@ -59,11 +61,21 @@ rng_next(struct gateway *gw)
 }
 
 struct gateway *
-gateway_new(struct config *cfg)
+gateway_new(struct config *cfg, char **err)
 {
-	struct gateway *gw = xcalloc(1, sizeof *gw);
+	struct gateway *gw;
+	struct plugins *ps;
 
+	/* First, so that a worker that cannot serve as configured exits
+	 * before it opened anything. */
+	ps = plugins_load(cfg, err);
+	if (ps == NULL) {
+		config_free(cfg);
+		return NULL;
+	}
+	gw = xcalloc(1, sizeof *gw);
 	gw->cfg = cfg;
+	gw->plugins = ps;
 	gw->store = store_new(cfg);
 	gw->proxy = proxy_new();
 	gw->alog = access_log_open(cfg);
@@ -94,6 +106,7 @@ gateway_free(struct gateway *gw)
 	buf_cleanup(&gw->url);
 	buf_cleanup(&gw->rlargs);
 	hdrs_cleanup(&gw->fwd);
+	plugins_free(gw->plugins); /* they may read gw->cfg until fini */
 	config_free(gw->cfg);
 	free(gw);
 }
@@ -104,6 +117,8 @@ gateway_maybe_reload(struct gateway *gw, int force)
 	struct config_errors errs = {NULL, 0};
 	struct config *ncfg;
 	struct access_log *nlog;
+	struct plugins *nplugins;
+	char *err = NULL;
 	size_t i;
 
 	/* config_changed() also remembers a file it found broken, so a bad
@@ -124,8 +139,22 @@ gateway_maybe_reload(struct gateway *gw, int force)
 		config_free(ncfg);
 		return 0;
 	}
+	/* The new plugins load while the old ones are still in force, so a
+	 * plugin that fails keeps the old set serving. */
+	nplugins = plugins_load(ncfg, &err);
+	if (nplugins == NULL) {
+		log_error("reload: %s", err);
+		log_error("reload: keeping the previous configuration");
+		free(err);
+		access_log_close(nlog);
+		config_refuse(ncfg); /* not again until the file changes */
+		config_free(ncfg);
+		return 0;
+	}
 	access_log_close(gw->alog);
 	gw->alog = nlog;
+	plugins_free(gw->plugins);
+	gw->plugins = nplugins;
 	store_reconfigure(gw->store, ncfg);
 	config_free(gw->cfg);
 	gw->cfg = ncfg;
@@ -579,7 +608,7 @@ pipeline(struct gateway *gw, struct request *r)
 	}
 
 	/* 4: middleware */
-	if (mw_run(cfg, r) == MW_DONE)
+	if (mw_run(cfg, gw->plugins, r) == MW_DONE)
 		return;
 
 	/* 5, 6: authentication and rate limiting */
@@ -590,6 +619,12 @@ pipeline(struct gateway *gw, struct request *r)
 	forward(gw, r);
 }
 
+static void
+run_on_response(struct request *r, int status, void *arg)
+{
+	plugins_on_response(arg, r, status);
+}
+
 void
 gateway_handle(struct gateway *gw, struct request *r)
 {
@@ -598,6 +633,10 @@ gateway_handle(struct gateway *gw, struct request *r)
 
 	resolve_client(gw->cfg, r);
 	assign_request_id(gw, r);
+	/* Every response, from any step, passes the plugins' on_response;
+	 * the hook keeps request.c free of plugin knowledge. */
+	r->before_head = run_on_response;
+	r->before_head_arg = gw->plugins;
 	pipeline(gw, r);
 	if (r->status == 0 && !r->client_gone)
 		request_respond_problem(r, 500, "internal error",

@@ -21,8 +21,12 @@ struct config;
 struct gateway;
 struct request;
 
-/* Takes ownership of cfg.  Never NULL. */
-struct gateway *gateway_new(struct config *cfg);
+/*
+ * Takes ownership of cfg (freed on failure too) and loads its plugins.
+ * Returns NULL with *err set (owned, free it) when a plugin cannot be
+ * loaded: a worker without its configured plugins must not serve.
+ */
+struct gateway *gateway_new(struct config *cfg, char **err);
 void gateway_free(struct gateway *gw);
 
 /* Runs the pipeline for r and writes its access log line. */
@@ -30,8 +34,9 @@ void gateway_handle(struct gateway *gw, struct request *r);
 
 /*
  * Between requests: when the config file changed (checked at most once a
- * second) or force is set, loads it and swaps it in if valid; an invalid
- * file is logged and the old config stays.  Returns 1 if swapped.
+ * second) or force is set, loads it and its plugins and swaps them in if
+ * valid; an invalid file or a plugin that fails to load is logged and the
+ * old config and plugins stay.  Returns 1 if swapped.
  */
 int gateway_maybe_reload(struct gateway *gw, int force);
 

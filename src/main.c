@@ -129,6 +129,7 @@ serve(int listen_fd, struct config *cfg)
 	FCGX_Request fr;
 	struct request req;
 	struct gateway *gw;
+	char *err = NULL;
 	int unix_socket;
 
 	set_signal(SIGTERM, on_term);
@@ -143,8 +144,16 @@ serve(int listen_fd, struct config *cfg)
 		config_free(cfg);
 		return 1;
 	}
+	gw = gateway_new(cfg, &err);
+	if (gw == NULL) {
+		/* One line on stderr, which the web server logs; it sees the
+		 * worker exit and serves 5xx rather than a gateway that skips
+		 * a configured plugin (an auth check, say). */
+		fprintf(stderr, "apigw: %s\n", err);
+		free(err);
+		return 1;
+	}
 	FCGX_InitRequest(&fr, listen_fd, FCGI_FAIL_ACCEPT_ON_INTR);
-	gw = gateway_new(cfg);
 	request_init(&req);
 	unix_socket = listen_is_unix(listen_fd);
 

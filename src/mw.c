@@ -1,5 +1,5 @@
 /*
- * mw.c -- CORS and the access log.
+ * mw.c -- CORS, the plugins' turn, and the access log.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -15,6 +15,7 @@
 #include "hdrs.h"
 #include "log.h"
 #include "mw.h"
+#include "plugin.h"
 #include "request.h"
 #include "xalloc.h"
 
@@ -91,14 +92,14 @@ static const struct {
 };
 
 enum mw_result
-mw_run(const struct config *cfg, struct request *r)
+mw_run(const struct config *cfg, struct plugins *ps, struct request *r)
 {
 	size_t i;
 
 	for (i = 0; i < sizeof mw_builtin / sizeof mw_builtin[0]; i++)
 		if (mw_builtin[i].handle(cfg, r) == MW_DONE)
 			return MW_DONE;
-	return MW_CONTINUE;
+	return plugins_on_request(ps, r);
 }
 
 /* ---- access log ------------------------------------------------------------

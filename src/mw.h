@@ -26,8 +26,12 @@ enum mw_result { MW_CONTINUE = 0, MW_DONE = 1 };
 /* Returns 1 when r is a CORS preflight and CORS is enabled. */
 int mw_is_preflight(const struct config *cfg, const struct request *r);
 
-/* Runs the chain for r; MW_DONE when a middleware answered. */
-enum mw_result mw_run(const struct config *cfg, struct request *r);
+struct plugins;
+
+/* Runs the built-ins, then the plugins ps (may be NULL) for r; MW_DONE
+ * when one of them answered. */
+enum mw_result mw_run(
+    const struct config *cfg, struct plugins *ps, struct request *r);
 
 struct access_log;
 

@@ -148,6 +148,8 @@ request_end(struct request *r)
 	r->request_id[0] = '\0';
 	r->cache_status = NULL;
 	r->error = NULL;
+	r->before_head = NULL;
+	r->before_head_arg = NULL;
 	r->status = 0;
 	r->bytes_out = 0;
 	r->client_gone = 0;
@@ -245,9 +247,15 @@ put_fields(struct buf *b, const struct hdrs *h)
 int
 request_send_head(struct request *r, int status, const struct hdrs *h)
 {
+	void (*hook)(struct request *, int, void *) = r->before_head;
 	struct buf b;
 	int rc;
 
+	/* Cleared before the call: the hook runs once per request even if
+	 * it, or a second head, comes back here. */
+	r->before_head = NULL;
+	if (hook != NULL)
+		hook(r, status, r->before_head_arg);
 	buf_init(&b);
 	buf_printf(&b, "Status: %d %s\r\n", status, http_reason(status));
 	put_fields(&b, h);

@@ -51,6 +51,11 @@ struct request {
 	const char *cache_status; /* "HIT", "MISS", "BYPASS" or NULL */
 	const char *error;        /* short reason the gateway answered */
 	struct hdrs resp_headers; /* added to whatever response is sent */
+	/* Called once, by the first request_send_head(), before the head is
+	 * formatted: the last chance to add to resp_headers (plugins'
+	 * on_response).  Set per request; request_end() clears it. */
+	void (*before_head)(struct request *r, int status, void *arg);
+	void *before_head_arg;
 
 	/* Response state. */
 	int status;          /* 0 until a head was sent */
@@ -88,8 +93,8 @@ int request_read_body(struct request *r, long long max);
 int request_input_done(const struct request *r);
 
 /*
- * Sends the status line and h (may be NULL) plus r->resp_headers.  Returns
- * 0, or -1 when the client is gone.
+ * Runs r->before_head (once), then sends the status line and h (may be
+ * NULL) plus r->resp_headers.  Returns 0, or -1 when the client is gone.
  */
 int request_send_head(struct request *r, int status, const struct hdrs *h);
 /* Writes body bytes; 0, or -1 when the client is gone. */
