@@ -543,7 +543,6 @@ forward(struct gateway *gw, struct request *r)
 	}
 	build_forward_headers(gw, r);
 
-	proxy_outcome_init(&out);
 	proxy_forward(gw->proxy, cfg, r, gw->url.p, &gw->fwd, &out);
 	switch (out.result) {
 	case PROXY_OK:
@@ -566,7 +565,6 @@ forward(struct gateway *gw, struct request *r)
 		r->error = "client went away";
 	else if (out.result == PROXY_ABORTED)
 		r->error = "backend response cut short";
-	proxy_outcome_cleanup(&out);
 }
 
 /* ---- the pipeline

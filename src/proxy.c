@@ -56,19 +56,6 @@ proxy_free(struct proxy *p)
 	free(p);
 }
 
-void
-proxy_outcome_init(struct proxy_outcome *o)
-{
-	memset(o, 0, sizeof *o);
-	buf_init(&o->tee);
-}
-
-void
-proxy_outcome_cleanup(struct proxy_outcome *o)
-{
-	buf_cleanup(&o->tee);
-}
-
 int
 proxy_method_idempotent(const char *m)
 {
@@ -173,20 +160,12 @@ static size_t
 on_body(char *data, size_t size, size_t nmemb, void *ud)
 {
 	struct xfer *x = ud;
-	struct proxy_outcome *o = x->out;
 	size_t len = size * nmemb;
 
 	if (x->discard)
 		return len;
 	if (!x->sent)
 		return 0;
-	if (o->tee_max > 0 && !o->tee_overflow) {
-		if (o->tee.len + len > o->tee_max) {
-			o->tee_overflow = 1;
-			buf_cleanup(&o->tee);
-		} else
-			buf_append(&o->tee, data, len);
-	}
 	if (request_write(x->r, data, len) != 0)
 		return 0;
 	x->body_sent += (long long)len;
@@ -294,6 +273,7 @@ proxy_forward(struct proxy *p, const struct config *cfg, struct request *r,
 	max_attempts = idempotent ? 1 + rt->retries : 1;
 	hl = build_headers(r, fwd_headers, has_body);
 
+	memset(out, 0, sizeof *out);
 	memset(&x, 0, sizeof x);
 	x.r = r;
 	x.cfg = cfg;
@@ -308,8 +288,6 @@ proxy_forward(struct proxy *p, const struct config *cfg, struct request *r,
 		x.status = 0;
 		x.discard = 0;
 		hdrs_reset(&x.resp);
-		buf_reset(&out->tee);
-		out->tee_overflow = 0;
 
 		curl_easy_reset(c);
 		p->errbuf[0] = '\0';

@@ -18,11 +18,8 @@
 #ifndef APIGW_PROXY_H
 #define APIGW_PROXY_H
 
-#include <stddef.h>
-
-#include "buf.h"
-
 struct config;
+struct hdrs;
 struct proxy;
 struct request;
 
@@ -40,12 +37,7 @@ struct proxy_outcome {
 	int status; /* status sent to the client (0 if none) */
 	int attempts;
 	int failed_attempts; /* attempts that count as breaker failures */
-	/* Optional copy of the response body for the cache: set tee_max > 0
-	 * and the body is kept in tee while it stays within tee_max bytes. */
-	size_t tee_max;
-	int tee_overflow;
-	struct buf tee;
-	const char *detail; /* static text for a gateway error */
+	const char *detail;  /* static text for a gateway error */
 };
 
 /* Returns a new proxy with its CURL handle.  Never NULL. */
@@ -56,13 +48,10 @@ void proxy_free(struct proxy *p);
  * Forwards r (route already matched, body already read) to url, adding
  * fwd_headers (the filtered request headers) as they are.  Writes the
  * response to r unless the result is a gateway error, which the caller
- * answers.  out must be initialized by the caller (proxy_outcome_init).
+ * answers.  out is filled in (it need not be initialized).
  */
 void proxy_forward(struct proxy *p, const struct config *cfg, struct request *r,
     const char *url, const struct hdrs *fwd_headers, struct proxy_outcome *out);
-
-void proxy_outcome_init(struct proxy_outcome *o);
-void proxy_outcome_cleanup(struct proxy_outcome *o);
 
 /* Returns 1 for GET, HEAD, OPTIONS, PUT, DELETE. */
 int proxy_method_idempotent(const char *method);
