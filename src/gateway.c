@@ -257,7 +257,7 @@ respond_health_or_continue(struct gateway *gw, struct request *r)
 	int up;
 	struct buf *b = &gw->scratch;
 
-	if (strcmp(r->raw_path, "/_health") != 0 ||
+	if (strcmp(r->path, "/_health") != 0 ||
 	    !cidr_list_match(gw->cfg->gateway.internal_allow,
 	        gw->cfg->gateway.n_internal_allow, r->client_ip))
 		return 0;
@@ -563,8 +563,10 @@ forward(struct gateway *gw, struct request *r)
 	}
 	if (out.result == PROXY_CLIENT_GONE)
 		r->error = "client went away";
-	else if (out.result == PROXY_ABORTED)
+	else if (out.result == PROXY_ABORTED) {
 		r->error = "backend response cut short";
+		request_abort(r);
+	}
 }
 
 /* ---- the pipeline
@@ -577,17 +579,18 @@ pipeline(struct gateway *gw, struct request *r)
 	enum normalize_result nr;
 	char allow[128];
 
-	/* 1: internal endpoints */
-	if (respond_health_or_continue(gw, r))
-		return;
-
-	/* 2: normalization */
+	/* 2: normalization, first: internal endpoints are matched on the
+	 * normalized path too ("//_health" is "/_health"). */
 	nr = normalize_path(r->raw_path, strlen(r->raw_path), &r->path);
 	if (nr != NORMALIZE_OK) {
 		request_respond_problem(
 		    r, 400, "bad path", normalize_strerror(nr), NULL, NULL);
 		return;
 	}
+
+	/* 1: internal endpoints */
+	if (respond_health_or_continue(gw, r))
+		return;
 
 	/* 3: route and method */
 	r->route = router_match(cfg, r->path);
@@ -623,19 +626,61 @@ run_on_response(struct request *r, int status, void *arg)
 	plugins_on_response(arg, r, status);
 }
 
+/*
+ * Returns the name of a header field the gateway decides on that arrived
+ * more than once, or NULL.  FastCGI gives no way to tell "X-Forwarded-For"
+ * from its underscore alias "X_Forwarded_For" (both are
+ * HTTP_X_FORWARDED_FOR) and web servers merge genuine repeats into one
+ * field, so a second copy is a client trying to choose which value counts.
+ */
+static const char *
+duplicate_decision_header(const struct config *cfg, const struct request *r)
+{
+	static const char *const names[] = {
+	    "Host",
+	    "Content-Length",
+	    "Content-Type",
+	    "Transfer-Encoding",
+	    "Authorization",
+	    "X-Forwarded-For",
+	    "X-Forwarded-Proto",
+	    "X-Forwarded-Host",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof names / sizeof names[0]; i++)
+		if (hdrs_count(&r->headers, names[i]) > 1)
+			return names[i];
+	if (hdrs_count(&r->headers, cfg->gateway.request_id_header) > 1)
+		return cfg->gateway.request_id_header;
+	return NULL;
+}
+
 void
 gateway_handle(struct gateway *gw, struct request *r)
 {
 	struct timespec end;
+	const char *dup;
 	double ms;
 
-	resolve_client(gw->cfg, r);
 	assign_request_id(gw, r);
 	/* Every response, from any step, passes the plugins' on_response;
 	 * the hook keeps request.c free of plugin knowledge. */
 	r->before_head = run_on_response;
 	r->before_head_arg = gw->plugins;
-	pipeline(gw, r);
+	dup = duplicate_decision_header(gw->cfg, r);
+	if (dup != NULL) {
+		/* The client stays REMOTE_ADDR: nothing it sent is believed. */
+		char detail[160];
+
+		snprintf(detail, sizeof detail,
+		    "the %s header field must appear once", dup);
+		request_respond_problem(r, 400, "duplicate header field",
+		    detail, NULL, NULL);
+	} else {
+		resolve_client(gw->cfg, r);
+		pipeline(gw, r);
+	}
 	if (r->status == 0 && !r->client_gone)
 		request_respond_problem(r, 500, "internal error",
 		    "the gateway produced no response", NULL, NULL);

@@ -67,6 +67,18 @@ normalize_path(const char *in, size_t len, char **out)
 		seg = olen;
 		while (i < len && s[i] != '/') {
 			c = s[i];
+			if (c == ';') {
+				/*
+				 * Path parameters ("admin;jsessionid=1") are
+				 * dropped up to the segment's end: servlet
+				 * containers and Spring route on the segment
+				 * without them, so we match, authorize, limit
+				 * and forward that same plain segment.
+				 */
+				while (i < len && s[i] != '/')
+					i++;
+				break;
+			}
 			if (c == '%') {
 				if (len - i < 3 ||
 				    (hi = normalize_hexval(s[i + 1])) < 0 ||
@@ -77,10 +89,13 @@ normalize_path(const char *in, size_t len, char **out)
 				c = (unsigned char)(hi << 4 | lo);
 				/*
 				 * A decoded '/' or '\' would change the
-				 * segment structure behind the router's back;
-				 * a NUL would cut the path short downstream.
+				 * segment structure behind the router's back,
+				 * a ';' would start path parameters for a
+				 * backend that decodes before it strips them,
+				 * and a NUL would cut the path short.
 				 */
-				if (c == '/' || c == '\\' || c == '\0') {
+				if (c == '/' || c == '\\' || c == ';' ||
+				    c == '\0') {
 					rc = NORMALIZE_FORBIDDEN_ESCAPE;
 					goto out;
 				}
@@ -110,19 +125,6 @@ normalize_path(const char *in, size_t len, char **out)
 			i++;
 		}
 
-		if (olen - seg >= 2 && o[seg] == '.' &&
-		    (o[seg + 1] == ';' ||
-		        (o[seg + 1] == '.' && olen - seg >= 3 &&
-		            o[seg + 2] == ';'))) {
-			/*
-			 * ".;x" and "..;x": Tomcat and Spring strip path
-			 * parameters and then resolve the dot segment, so the
-			 * backend would see a different path than the one we
-			 * matched ("/api/public/..;/admin").  Refuse them.
-			 */
-			rc = NORMALIZE_TRAVERSAL;
-			goto out;
-		}
 		if (olen - seg == 1 && o[seg] == '.') {
 			/* "." names the directory itself: drop it. */
 			olen = seg;
@@ -168,7 +170,7 @@ normalize_strerror(enum normalize_result r)
 	case NORMALIZE_OK: return "ok";
 	case NORMALIZE_BAD_ESCAPE: return "bad percent escape";
 	case NORMALIZE_FORBIDDEN_ESCAPE:
-		return "forbidden escape (%2F, %5C or %00)";
+		return "forbidden escape (%2F, %5C, %3B or %00)";
 	case NORMALIZE_BACKSLASH: return "backslash in path";
 	case NORMALIZE_CONTROL: return "control character in path";
 	case NORMALIZE_TRAVERSAL: return "path climbs above the root";

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <fcgiapp.h>
 
@@ -40,13 +41,40 @@ parse_length(const char *s)
 	return v;
 }
 
+/*
+ * Adds the header field that the parameter param (nlen bytes of name,
+ * then '=' and val) stands for, if it stands for one.  Names of any
+ * length are kept: the web server has bounded the parameters already, and
+ * a field dropped here would reach neither the checks nor the backend.
+ */
+static void
+add_header_param(struct request *r, const char *param, size_t nlen,
+    const char *val)
+{
+	char sbuf[2][256];
+	char *name = sbuf[0], *hname = sbuf[1];
+
+	if (nlen >= sizeof sbuf[0]) {
+		name = xmalloc(nlen + 1);
+		hname = xmalloc(nlen + 1);
+	}
+	memcpy(name, param, nlen);
+	name[nlen] = '\0';
+	if (hdrs_name_from_cgi(name, hname, nlen + 1) == 0)
+		hdrs_add(&r->headers, hname, val);
+	if (name != sbuf[0]) {
+		free(name);
+		free(hname);
+	}
+}
+
 void
 request_begin(struct request *r, void *fcgx)
 {
 	FCGX_Request *fr = fcgx;
 	const char *uri_query = NULL, *query_string = NULL, *https = NULL;
 	const char *server_name = NULL, *req_scheme = NULL;
-	char name[128];
+	const char *orig_connection = NULL;
 	char **e;
 	int have_uri = 0;
 
@@ -85,23 +113,23 @@ request_begin(struct request *r, void *fcgx)
 			server_name = val;
 		else if (IS("CONTENT_LENGTH"))
 			r->content_length = *val ? parse_length(val) : -1;
+		else if (IS("APIGW_CONNECTION"))
+			orig_connection = val;
+		if (!(IS("CONTENT_LENGTH") || IS("CONTENT_TYPE")) ||
+		    *val != '\0')
+			add_header_param(r, *e, nlen, val);
 #undef IS
-		if (nlen >= sizeof name)
-			continue;
-		memcpy(name, *e, nlen);
-		name[nlen] = '\0';
-		{
-			char hname[128];
-
-			if (hdrs_name_from_cgi(name, hname, sizeof hname) ==
-			        0 &&
-			    !(strcmp(name, "CONTENT_LENGTH") == 0 &&
-			        *val == '\0') &&
-			    !(strcmp(name, "CONTENT_TYPE") == 0 &&
-			        *val == '\0'))
-				hdrs_add(&r->headers, hname, val);
-		}
 	}
+
+	/*
+	 * Apache replaces the client's Connection field with "close" before
+	 * FastCGI; its recipe copies the original into APIGW_CONNECTION
+	 * (SetEnvIf), so that the fields it names are still dropped as
+	 * hop-by-hop.  Only the web server sets such variables: a client's
+	 * header arrives as HTTP_*.
+	 */
+	if (orig_connection != NULL)
+		hdrs_set(&r->headers, "Connection", orig_connection);
 
 	uri_query = strchr(r->request_uri, '?');
 	if (uri_query != NULL) {
@@ -153,6 +181,7 @@ request_end(struct request *r)
 	r->status = 0;
 	r->bytes_out = 0;
 	r->client_gone = 0;
+	r->aborted = 0;
 	r->body_read = 0;
 	r->content_length = -1;
 }
@@ -288,6 +317,30 @@ request_flush(struct request *r)
 		return -1;
 	}
 	return 0;
+}
+
+void
+request_abort(struct request *r)
+{
+	FCGX_Request *fr = r->fcgx;
+
+	if (r->aborted)
+		return;
+	r->aborted = 1;
+	/* What the client can still get of the body goes out first. */
+	if (!r->client_gone)
+		(void)FCGX_FFlush(fr->out);
+	/*
+	 * The web server sees the FastCGI connection end without an
+	 * FCGI_END_REQUEST record: lighttpd and mod_fcgid treat that as a
+	 * backend failure after the response started and close the client's
+	 * connection, so the client sees a truncated transfer (not a short
+	 * body followed by a hang on keep-alive, nor a clean end of a
+	 * chunked body).  libfcgi's own closing writes then fail harmlessly.
+	 */
+	if (fr->ipcFd >= 0)
+		(void)shutdown(fr->ipcFd, SHUT_RDWR);
+	r->client_gone = 1;
 }
 
 void

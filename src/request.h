@@ -61,6 +61,7 @@ struct request {
 	int status;          /* 0 until a head was sent */
 	long long bytes_out; /* body bytes written */
 	int client_gone;
+	int aborted;   /* request_abort() cut the connection */
 	int body_read; /* the whole body was read */
 };
 
@@ -101,6 +102,15 @@ int request_send_head(struct request *r, int status, const struct hdrs *h);
 int request_write(struct request *r, const void *data, size_t len);
 /* Pushes buffered output to the web server; 0 or -1. */
 int request_flush(struct request *r);
+
+/*
+ * Ends a response that started but cannot be completed (the backend's body
+ * was cut short): flushes what was written, then closes the connection to
+ * the web server without a clean end of request, so that the web server
+ * drops the client connection instead of presenting a complete-looking
+ * response.  Later writes are dropped.
+ */
+void request_abort(struct request *r);
 
 /*
  * Answers with an RFC 9457 problem document:

@@ -65,6 +65,8 @@ fuzz_check(const char *p, size_t inlen)
 		    (seg - i == 2 && p[i] == '.' && p[i + 1] == '.'))
 			fuzz_fail("dot segment left", p);
 	}
+	if (memchr(p, ';', strlen(p)) != NULL)
+		fuzz_fail("path parameter left", p);
 	if (normalize_path(p, len, &again) != NORMALIZE_OK)
 		fuzz_fail("output refused when normalized again", p);
 	if (strcmp(again, p) != 0)

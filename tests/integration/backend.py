@@ -15,7 +15,10 @@ on the *last segments* of the request path, whatever comes before them:
                              Location header)
   .../cookies                two Set-Cookie and two X-Multi headers
   .../garbage                a response that is not HTTP, then close
-  .../truncate               Content-Length 100000 but 1000 bytes, then close
+  .../truncate[?chunked=1][&reset=1]
+                             Content-Length 100000 but 1000 bytes (or a
+                             chunked body without its last chunk), then
+                             close (with reset=1: a TCP reset)
   .../eof                    HTTP/1.1 body delimited by closing the connection
   .../slow?ms=N              sleep N ms, then echo
   .../flaky?key=K&fail=N&status=S
@@ -40,6 +43,7 @@ test prove that the gateway did or did not contact the backend.
 import argparse
 import hashlib
 import json
+import socket
 import struct
 import sys
 import threading
@@ -163,10 +167,19 @@ class Handler(BaseHTTPRequestHandler):
             elif last == "truncate":
                 self.send_response(200)
                 self.send_header("Content-Type", "text/plain")
-                self.send_header("Content-Length", "100000")
-                self.end_headers()
-                self.wfile.write(b"x" * 1000)
+                if q.get("chunked") == "1":
+                    self.send_header("Transfer-Encoding", "chunked")
+                    self.end_headers()
+                    self._chunk(b"x" * 1000)
+                else:
+                    self.send_header("Content-Length", "100000")
+                    self.end_headers()
+                    self.wfile.write(b"x" * 1000)
                 self.wfile.flush()
+                if q.get("reset") == "1":
+                    time.sleep(0.05)
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                               struct.pack("ii", 1, 0))
                 self.close_connection = True
             elif last == "eof":
                 # no Content-Length, no chunking: the body ends at close

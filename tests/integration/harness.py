@@ -781,6 +781,7 @@ Mutex pthread
 LoadModule mpm_event_module %(mods)s/mod_mpm_event.so
 LoadModule authz_core_module %(mods)s/mod_authz_core.so
 LoadModule fcgid_module %(mods)s/mod_fcgid.so
+LoadModule setenvif_module %(mods)s/mod_setenvif.so
 StartServers 1
 ServerLimit 2
 ThreadsPerChild 25
@@ -807,6 +808,7 @@ FcgidConnectTimeout 10
   SetHandler fcgid-script
   Options +ExecCGI
   CGIPassAuth On
+  SetEnvIf Connection "(.*)" APIGW_CONNECTION=$1
   FcgidWrapper "%(apigw)s --config %(config)s" virtual
   Require all granted
 </Location>

@@ -38,7 +38,8 @@ static const struct norm_case cases[] = {
 	OK("/.hidden", "/.hidden"),
 	OK("/..a/a..", "/..a/a.."),
 	OK("/a b", "/a b"),
-	OK("/a;b=c,d", "/a;b=c,d"),
+	OK("/a;b=c,d", "/a"),
+	OK("/a,b=c;d", "/a,b=c"),
 
 	/* Repeated slashes. */
 	OK("//", "/"),
@@ -96,13 +97,33 @@ static const struct norm_case cases[] = {
 
 	/* Traversal, literal or decoded. */
 	ERR("/..", NORMALIZE_TRAVERSAL),
-	/* Path-parameter dot segments (Tomcat/Spring resolve them). */
-	ERR("/api/public/..;/admin", NORMALIZE_TRAVERSAL),
-	ERR("/api/public/..;x=1/admin", NORMALIZE_TRAVERSAL),
-	ERR("/api/.;/admin", NORMALIZE_TRAVERSAL),
-	ERR("/api/%2e%2e;/admin", NORMALIZE_TRAVERSAL),
-	OK("/api/a..;/b", "/api/a..;/b"),
-	OK("/api/x;y=1", "/api/x;y=1"),
+	/* Path parameters: dropped from every segment before anything else
+	 * looks at the path (route, auth, limits and the backend). */
+	OK("/api/admin;jsessionid=1", "/api/admin"),
+	OK("/api;x/admin", "/api/admin"),
+	OK("/api;/admin", "/api/admin"),
+	ERR(";x/api/admin", NORMALIZE_NOT_ABSOLUTE),
+	OK("/;x/api/admin", "/api/admin"),
+	OK("/;/api", "/api"),
+	OK("/api/admin;", "/api/admin"),
+	OK("/api/admin;a=1;b=2", "/api/admin"),
+	OK("/api/admin;a=1/", "/api/admin/"),
+	OK("/api/admin;x/7;y", "/api/admin/7"),
+	OK("/api/admin;x//7", "/api/admin/7"),
+	OK("/api/admin;%2f", "/api/admin"),
+	OK("/api/admin;%zz", "/api/admin"),
+	OK("/api/public/..;/admin", "/api/admin"),
+	OK("/api/public/..;x=1/admin", "/api/admin"),
+	OK("/api/.;/admin", "/api/admin"),
+	OK("/api/%2e%2e;/admin", "/admin"),
+	OK("/api/a..;/b", "/api/a../b"),
+	OK("/api/x;y=1", "/api/x"),
+	OK("/api/public/.;x/../admin;y", "/api/admin"),
+	ERR("/..;x", NORMALIZE_TRAVERSAL),
+	ERR("/api/..;/..;/admin", NORMALIZE_TRAVERSAL),
+	ERR("/api/admin%3bx", NORMALIZE_FORBIDDEN_ESCAPE),
+	ERR("/api/admin%3Bx", NORMALIZE_FORBIDDEN_ESCAPE),
+	ERR("/api/%3B/admin", NORMALIZE_FORBIDDEN_ESCAPE),
 	ERR("/../", NORMALIZE_TRAVERSAL),
 	ERR("/../etc/passwd", NORMALIZE_TRAVERSAL),
 	ERR("/a/../..", NORMALIZE_TRAVERSAL),
@@ -332,7 +353,7 @@ test_every_escape(void **state)
 	for (c = 0; c < 256; c++) {
 		snprintf(in, sizeof in, "/%%%c%c", hex[c >> 4], hex[c & 15]);
 		rc = normalize_path(in, 4, &out);
-		if (c == 0 || c == '/' || c == '\\') {
+		if (c == 0 || c == '/' || c == '\\' || c == ';') {
 			assert_int_equal(rc, NORMALIZE_FORBIDDEN_ESCAPE);
 			continue;
 		}

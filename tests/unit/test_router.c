@@ -7,11 +7,13 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
 
 #include "config.h"
+#include "normalize.h"
 #include "router.h"
 
 #define NROUTES 8
@@ -194,6 +196,67 @@ test_methods(void **state)
 	assert_false(router_method_allowed(users, NULL));
 }
 
+/*
+ * Raw paths as clients send them, through the normalizer and the router:
+ * a path parameter or a dot segment never lands a request on a route other
+ * than the one its plain form matches, and what is forwarded is the path
+ * that was matched.
+ */
+static void
+test_raw_paths(void **state)
+{
+	static const struct {
+		const char *raw;
+		const char *route; /* NULL: 400 from the normalizer */
+		const char *path;
+	} cases[] = {
+	    {"/api/users/admin;jsessionid=1", "/api/users/admin",
+	        "/api/users/admin"},
+	    {"/api/users/admin;", "/api/users/admin", "/api/users/admin"},
+	    {"/api/users/admin;x/1", "/api/users/admin", "/api/users/admin/1"},
+	    {"/api;x/users;y/admin;z", "/api/users/admin", "/api/users/admin"},
+	    {";x/api/users/admin", NULL, NULL},
+	    {"/;x/api/users/admin", "/api/users/admin", "/api/users/admin"},
+	    {"/api/users/admin;a=1;b=2/", "/api/users/admin",
+	        "/api/users/admin/"},
+	    {"/api/users/x/..;/admin", "/api/users/admin", "/api/users/admin"},
+	    {"/api/users/.;x/admin", "/api/users/admin", "/api/users/admin"},
+	    {"/api/users/admin%3bx", NULL, NULL},
+	    {"/api/users/admin%3Bx", NULL, NULL},
+	    {"/static;x/../api/users/admin", "/api/users/admin",
+	        "/api/users/admin"},
+	    {"/api/users;/..;/..;/static/a", "/static", "/static/a"},
+	    {"/..;/api/users/admin", NULL, NULL},
+	    {"/api/usersX;p", "/api/usersX", "/api/usersX"},
+	};
+	struct fixture *fx = *state;
+	const struct route *rt;
+	char *path;
+	size_t i;
+
+	for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		enum normalize_result nr = normalize_path(
+		    cases[i].raw, strlen(cases[i].raw), &path);
+
+		if (cases[i].route == NULL) {
+			if (nr == NORMALIZE_OK)
+				fail_msg("%s: accepted as %s", cases[i].raw,
+				    path);
+			continue;
+		}
+		if (nr != NORMALIZE_OK)
+			fail_msg("%s: %s", cases[i].raw, normalize_strerror(nr));
+		rt = router_match(&fx->cfg, path);
+		assert_non_null(rt);
+		if (strcmp(rt->prefix, cases[i].route) != 0 ||
+		    strcmp(path, cases[i].path) != 0)
+			fail_msg("%s: route %s path %s, want %s %s",
+			    cases[i].raw, rt->prefix, path, cases[i].route,
+			    cases[i].path);
+		free(path);
+	}
+}
+
 static void
 test_forward_path(void **state)
 {
@@ -245,6 +308,7 @@ main(void)
 		cmocka_unit_test(test_no_match),
 		cmocka_unit_test_setup(test_methods, setup),
 		cmocka_unit_test_setup(test_forward_path, setup),
+		cmocka_unit_test_setup(test_raw_paths, setup),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
