@@ -1,5 +1,5 @@
 /*
- * gateway -- the request pipeline of SPEC section 3 and the per-process
+ * gateway -- the request pipeline and the per-process
  * state it uses (config, Redis connection, CURL handle, key cache, access
  * log).  main.c accepts requests and hands each to gateway_handle().
  *
@@ -8,9 +8,9 @@
  *   2 path normalization            (400)
  *   3 route match and method check  (404, 405)
  *   4 middleware: CORS, plugins     (204 preflight)
- *   5 authentication  \  one Redis round trip (ratelimit.lua)
- *   6 rate limiting   /             (401, 429, 503)
- *   7 cache lookup, 8 circuit breaker (later)
+ *   5 authentication  \  steps that plan into one Redis batch, one
+ *   6 rate limiting   /  round trip, then decide (401, 429, 503);
+ *                        the cache lookup and circuit breaker join them
  *   9 forward and stream            (413, 502, 504)
  * and the access log line for every request.
  */
@@ -29,8 +29,22 @@ struct request;
 struct gateway *gateway_new(struct config *cfg, char **err);
 void gateway_free(struct gateway *gw);
 
-/* Runs the pipeline for r and writes its access log line. */
+/* Runs the pipeline for r, up to a complete response. */
 void gateway_handle(struct gateway *gw, struct request *r);
+
+/*
+ * The after phase: called once the response has been handed to the web
+ * server (after FCGX_Finish_r), before r is released.  Runs the steps'
+ * after work and writes the access log line; the client never waits for
+ * it.
+ */
+void gateway_after(struct gateway *gw, struct request *r);
+
+/*
+ * Periodic work (flushes), at most once a second unless force is set;
+ * main.c calls it between requests and when idle.
+ */
+void gateway_tick(struct gateway *gw, int force);
 
 /*
  * Between requests: when the config file changed (checked at most once a

@@ -246,6 +246,23 @@ hdrs_count(const struct hdrs *h, const char *name)
 }
 
 int
+hdrs_conflict(const struct hdrs *h, const char *name)
+{
+	const char *first = NULL;
+	size_t i;
+
+	for (i = 0; i < h->n; i++) {
+		if (strcasecmp(h->v[i].name, name) != 0)
+			continue;
+		if (first == NULL)
+			first = h->v[i].value;
+		else if (strcmp(first, h->v[i].value) != 0)
+			return 1;
+	}
+	return 0;
+}
+
+int
 hdrs_is_hop_by_hop(const char *name)
 {
 	size_t i;

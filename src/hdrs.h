@@ -48,6 +48,9 @@ const char *hdrs_get(const struct hdrs *h, const char *name);
 /* Returns how many fields are called name. */
 size_t hdrs_count(const struct hdrs *h, const char *name);
 
+/* Returns 1 when two fields called name have different values. */
+int hdrs_conflict(const struct hdrs *h, const char *name);
+
 /* Returns 1 for the fixed hop-by-hop names listed above (any case). */
 int hdrs_is_hop_by_hop(const char *name);
 /*

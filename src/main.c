@@ -14,6 +14,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -122,6 +123,27 @@ listen_is_unix(int fd)
 	return ss.ss_family == AF_UNIX;
 }
 
+/*
+ * Waits up to a second for a new connection on listen_fd or, when the web
+ * server keeps its FastCGI connection (kept_fd >= 0), for the next request
+ * on it.  Returns 1 when FCGX_Accept_r() will not block for long, 0 after a
+ * second of quiet or a signal.
+ */
+static int
+wait_for_request(int listen_fd, int kept_fd)
+{
+	struct pollfd pfd[2];
+	nfds_t n = 0;
+
+	pfd[n].fd = listen_fd;
+	pfd[n++].events = POLLIN;
+	if (kept_fd >= 0) {
+		pfd[n].fd = kept_fd;
+		pfd[n++].events = POLLIN;
+	}
+	return poll(pfd, n, 1000) > 0;
+}
+
 /* Serves requests on listen_fd until SIGTERM.  Takes ownership of cfg. */
 static int
 serve(int listen_fd, struct config *cfg)
@@ -158,6 +180,11 @@ serve(int listen_fd, struct config *cfg)
 	unix_socket = listen_is_unix(listen_fd);
 
 	while (!got_term) {
+		if (!wait_for_request(listen_fd, fr.ipcFd)) {
+			/* Idle for a second (or a signal): periodic work. */
+			gateway_tick(gw, 0);
+			continue;
+		}
 		if (FCGX_Accept_r(&fr) < 0) {
 			if (got_term)
 				break;
@@ -170,6 +197,11 @@ serve(int listen_fd, struct config *cfg)
 		got_hup = 0;
 		request_begin(&req, &fr);
 		gateway_handle(gw, &req);
+		/* The response is with the web server now; the work the client
+		 * must not wait for comes after, while the parameters (which
+		 * the request borrows) are still there. */
+		request_complete(&req);
+		gateway_after(gw, &req);
 		/*
 		 * libfcgi closes a connection by shutting down its write side
 		 * and waiting for the web server to close first, so that unread

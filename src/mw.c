@@ -200,8 +200,9 @@ access_log_write(struct access_log *al, const struct request *r,
 		json_field(b, "path", path != NULL ? path : "", 1);
 		json_field(b, "query", r->query != NULL ? r->query : "", 1);
 		buf_printf(b,
-		    ",\"status\":%d,\"bytes\":%lld,\"duration_ms\":%.3f",
-		    r->status, r->bytes_out, duration_ms);
+		    ",\"status\":%d,\"bytes\":%lld,\"duration_ms\":%.3f"
+		    ",\"redis_rt\":%d",
+		    r->status, r->bytes_out, duration_ms, r->redis_round_trips);
 		json_field(b, "route", route, 1);
 		json_field(b, "key_id", r->key_id[0] ? r->key_id : NULL, 1);
 		json_field(b, "cache", r->cache_status, 1);
@@ -231,7 +232,7 @@ access_log_write(struct access_log *al, const struct request *r,
 		clf_escape(b, r->cache_status != NULL ? r->cache_status : "-");
 		buf_puts(b, " rid=");
 		clf_escape(b, r->request_id);
-		buf_putc(b, '\n');
+		buf_printf(b, " rt=%d\n", r->redis_round_trips);
 	}
 	n = write(al->fd, b->p, b->len);
 	(void)n; /* a full disk must not fail the request */

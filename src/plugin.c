@@ -10,6 +10,7 @@
 #include <apigw/plugin.h>
 
 #include "config.h"
+#include "forward.h"
 #include "hdrs.h"
 #include "log.h"
 #include "plugin.h"
@@ -79,18 +80,12 @@ host_request_id(const struct apigw_req *q)
 static int
 host_set_header(struct apigw_req *q, const char *name, const char *value)
 {
-	/* The gateway reads these itself (r->host borrows the Host value;
-	 * the others frame the body): a plugin must not change them under
-	 * it. */
-	static const char *const owned[] = {
-	    "Host", "Content-Length", "Transfer-Encoding"};
-	size_t i;
-
-	if (!q->in_on_request || name == NULL || value == NULL)
+	/* The gateway reads the framing fields itself (r->host borrows the
+	 * Host value; the others frame the body): a plugin must not change
+	 * them under it. */
+	if (!q->in_on_request || name == NULL || value == NULL ||
+	    forward_header_class(NULL, name) == FORWARD_FRAMING)
 		return -1;
-	for (i = 0; i < sizeof owned / sizeof owned[0]; i++)
-		if (strcasecmp(name, owned[i]) == 0)
-			return -1;
 	if (*value != '\0')
 		return hdrs_set(&q->r->headers, name, value);
 	/* Removal: hdrs_set checks the name, so a bad one is refused here

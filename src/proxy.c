@@ -25,6 +25,8 @@ struct xfer {
 	struct request *r;
 	const struct config *cfg;
 	struct proxy_outcome *out;
+	struct proxy_tap *tap; /* may be NULL */
+	CURL *curl;
 	int may_retry;       /* a failure status may be swallowed */
 	int status;          /* status of the response being read */
 	int discard;         /* swallowing a response to retry */
@@ -94,6 +96,8 @@ send_head(struct xfer *x)
 	cl = hdrs_get(&x->resp, "Content-Length");
 	if (cl != NULL && *cl >= '0' && *cl <= '9')
 		x->clen = strtoll(cl, NULL, 10);
+	if (x->tap != NULL && x->tap->head != NULL)
+		x->tap->head(x->tap->arg, x->status, &x->resp);
 	if (request_send_head(r, x->status, &x->resp) != 0)
 		return -1;
 	/*
@@ -117,16 +121,21 @@ on_header(char *line, size_t size, size_t nitems, void *ud)
 	while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
 		n--;
 	if (len >= 5 && strncmp(line, "HTTP/", 5) == 0) {
-		const char *sp = memchr(line, ' ', n);
-
+		/* A new response (after a 1xx, or the first). */
 		hdrs_reset(&x->resp);
 		x->status = 0;
-		if (sp != NULL && n - (size_t)(sp - line) >= 4)
-			x->status = (sp[1] - '0') * 100 + (sp[2] - '0') * 10 +
-			    (sp[3] - '0');
 		return len;
 	}
 	if (n == 0) {
+		long code = 0;
+
+		/* libcurl has parsed the status line (and refused a malformed
+		 * one); take the status from it. */
+		if (curl_easy_getinfo(x->curl, CURLINFO_RESPONSE_CODE, &code) !=
+		        CURLE_OK ||
+		    code < 0 || code > 999)
+			code = 0;
+		x->status = (int)code;
 		/* End of a header block; 1xx blocks are followed by more,
 		 * except 101: no upgrade was asked for, so it is invalid. */
 		if (x->status == 101)
@@ -168,6 +177,8 @@ on_body(char *data, size_t size, size_t nmemb, void *ud)
 		return 0;
 	if (request_write(x->r, data, len) != 0)
 		return 0;
+	if (x->tap != NULL && x->tap->body != NULL)
+		x->tap->body(x->tap->arg, data, len);
 	x->body_sent += (long long)len;
 	/* Stream as it arrives, but leave the last piece of a response of
 	 * known length to go out with the end of the request. */
@@ -258,7 +269,8 @@ set_method(CURL *c, const struct request *r, int has_body)
 
 void
 proxy_forward(struct proxy *p, const struct config *cfg, struct request *r,
-    const char *url, const struct hdrs *fwd_headers, struct proxy_outcome *out)
+    const char *url, const struct hdrs *fwd_headers, struct proxy_tap *tap,
+    struct proxy_outcome *out)
 {
 	const struct route *rt = r->route;
 	CURL *c = p->curl;
@@ -278,6 +290,8 @@ proxy_forward(struct proxy *p, const struct config *cfg, struct request *r,
 	x.r = r;
 	x.cfg = cfg;
 	x.out = out;
+	x.tap = tap;
+	x.curl = c;
 	hdrs_init(&x.resp);
 
 	for (;;) {

@@ -1,6 +1,6 @@
 /*
  * proxy -- forwards a request to its backend with libcurl and streams the
- * answer back (SPEC section 4).  The only module that includes curl.
+ * answer back.  The only module that includes curl.
  *
  * One CURL easy handle per process, reset and reused for every request, so
  * its connection cache keeps backend connections alive across requests.
@@ -17,6 +17,8 @@
  */
 #ifndef APIGW_PROXY_H
 #define APIGW_PROXY_H
+
+#include <stddef.h>
 
 struct config;
 struct hdrs;
@@ -40,6 +42,19 @@ struct proxy_outcome {
 	const char *detail;  /* static text for a gateway error */
 };
 
+/*
+ * An optional observer of the response that goes to the client (for the
+ * cache's bounded copy), so that proxy knows nothing of caching.  head is
+ * called once, when the head is sent (final status and the header fields
+ * as forwarded); body for every piece of the body as it is written.  A
+ * retried attempt's discarded response is never shown.
+ */
+struct proxy_tap {
+	void (*head)(void *arg, int status, const struct hdrs *h);
+	void (*body)(void *arg, const char *data, size_t len);
+	void *arg;
+};
+
 /* Returns a new proxy with its CURL handle.  Never NULL. */
 struct proxy *proxy_new(void);
 void proxy_free(struct proxy *p);
@@ -48,10 +63,12 @@ void proxy_free(struct proxy *p);
  * Forwards r (route already matched, body already read) to url, adding
  * fwd_headers (the filtered request headers) as they are.  Writes the
  * response to r unless the result is a gateway error, which the caller
- * answers.  out is filled in (it need not be initialized).
+ * answers.  tap (may be NULL) watches what goes to the client.  out is
+ * filled in (it need not be initialized).
  */
 void proxy_forward(struct proxy *p, const struct config *cfg, struct request *r,
-    const char *url, const struct hdrs *fwd_headers, struct proxy_outcome *out);
+    const char *url, const struct hdrs *fwd_headers, struct proxy_tap *tap,
+    struct proxy_outcome *out);
 
 /* Returns 1 for GET, HEAD, OPTIONS, PUT, DELETE. */
 int proxy_method_idempotent(const char *method);

@@ -182,6 +182,7 @@ request_end(struct request *r)
 	r->bytes_out = 0;
 	r->client_gone = 0;
 	r->aborted = 0;
+	r->redis_round_trips = 0;
 	r->body_read = 0;
 	r->content_length = -1;
 }
@@ -317,6 +318,18 @@ request_flush(struct request *r)
 		return -1;
 	}
 	return 0;
+}
+
+void
+request_complete(struct request *r)
+{
+	FCGX_Request *fr = r->fcgx;
+
+	/* Closing stderr then stdout writes the end-of-stream records and
+	 * FCGI_END_REQUEST (libfcgi sends it with the last writer closed);
+	 * FCGX_Finish_r() later finds both closed and only frees. */
+	(void)FCGX_FClose(fr->err);
+	(void)FCGX_FClose(fr->out);
 }
 
 void

@@ -62,6 +62,7 @@ struct request {
 	long long bytes_out; /* body bytes written */
 	int client_gone;
 	int aborted;   /* request_abort() cut the connection */
+	int redis_round_trips; /* Redis round trips the request waited for */
 	int body_read; /* the whole body was read */
 };
 
@@ -102,6 +103,14 @@ int request_send_head(struct request *r, int status, const struct hdrs *h);
 int request_write(struct request *r, const void *data, size_t len);
 /* Pushes buffered output to the web server; 0 or -1. */
 int request_flush(struct request *r);
+
+/*
+ * Hands the complete response to the web server (end of stream and
+ * FCGI_END_REQUEST) while the request's parameters stay readable: the
+ * after phase runs between this and FCGX_Finish_r(), so the client never
+ * waits for it.
+ */
+void request_complete(struct request *r);
 
 /*
  * Ends a response that started but cannot be completed (the backend's body

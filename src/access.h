@@ -1,0 +1,27 @@
+/*
+ * access -- pipeline steps 5 and 6 as one step: the API key check and the
+ * rate limits, decided by one script call (ratelimit.lua) in the request's
+ * Redis batch.
+ *
+ * plan: on require_auth routes, finds the key (missing, twice or malformed:
+ * 401 at once), takes its record from the process's key cache when fresh
+ * (expired: 401), and adds the script call with the key's hash (the script
+ * fetches the record itself on a cache miss, so a miss costs no extra
+ * round trip) or the client's hashed address as the identity.
+ * decide: unknown, revoked or expired key: 401; rejected: 429 with the
+ * rate-limit headers and the violated policies; admitted: the headers,
+ * X-Consumer-* for the backend.  Redis down: an uncached key gets 503
+ * (authentication never fails open), otherwise redis.on_failure: "closed"
+ * 503, "open" lets the request through (counted).
+ */
+#ifndef APIGW_ACCESS_H
+#define APIGW_ACCESS_H
+
+#include "step.h"
+
+extern const struct step access_step;
+
+/* Requests let through unlimited because Redis was down (on_failure open). */
+unsigned long access_bypassed_count(const void *self);
+
+#endif
