@@ -1,24 +1,29 @@
 /*
  * config -- the gateway's configuration, read once from a libconfig file.
  *
- * config_load() parses and validates the whole schema of SPEC section 2 and
- * returns an immutable struct config; nothing reads the file again on the
+ * config_load() parses and validates the whole schema and returns an
+ * immutable struct config; nothing reads the file again on the
  * request path.  A reload builds a new struct and swaps it in only when it
  * is valid, so a request always sees one consistent config.
  *
  * Every error names "file:line: key: reason", e.g.
  *	apigw.conf:14: routes.[1].backend: not an http:// or https:// URL
  *
+ * The schema is data: each section's keys are declared in a table by the
+ * module the section belongs to (config_keys.h); config.c walks the tables.
  * Only config.c includes libconfig.
  */
 #ifndef APIGW_CONFIG_H
 #define APIGW_CONFIG_H
 
 #include <stddef.h>
-#include <sys/socket.h>
 #include <time.h>
 
-/* ---- rate-limit policies (SPEC section 5) ---- */
+#include "cidr.h"
+#include "http_method.h"
+#include "redis_url.h"
+
+/* ---- rate-limit policies (ratelimit.h applies them) ---- */
 
 enum rl_algorithm {
 	RL_SLIDING_WINDOW = 0,
@@ -29,7 +34,7 @@ enum rl_algorithm {
 
 enum rl_window { RL_SECOND = 0, RL_MINUTE, RL_HOUR, RL_DAY, RL_NWINDOWS };
 
-struct rl_policy {
+struct rl_policy {         /* config_keys_policy */
 	int present;       /* 0: no policy configured */
 	char *name;        /* owned; "default", "route" or "key" unless set */
 	int shadow;        /* evaluated and reported, never rejects */
@@ -48,56 +53,7 @@ extern const char *const rl_algorithm_names[];
 /* Returns 0 and sets *out when name is a known algorithm, else -1. */
 int rl_algorithm_parse(const char *name, enum rl_algorithm *out);
 
-/* ---- parsed values ---- */
-
-struct cidr {
-	int family;             /* AF_INET or AF_INET6 */
-	unsigned char addr[16]; /* network byte order, host bits zero */
-	int prefix_len;
-};
-
-/* Returns 1 when the textual address ip lies in one of n cidrs. */
-int cidr_list_match(const struct cidr *list, size_t n, const char *ip);
-/* Parses "10.0.0.0/8", "::1/128" or a bare address; 0 on success, -1 bad. */
-int cidr_parse(const char *s, struct cidr *out);
-
-struct redis_url {
-	char *host; /* owned; NULL for a unix socket */
-	int port;
-	char *unix_path; /* owned; NULL for TCP */
-	char *user;      /* owned; NULL when absent (AUTH pass only) */
-	char *password;  /* owned; NULL when absent */
-	int db;
-};
-
-/*
- * Parses "redis://[user:pass@]host:port/db" (port and db optional,
- * default 6379 and 0; "redis://:pass@host" gives a password without a user)
- * or "unix:///path.sock?db=N".  Returns 0 and fills *out (caller frees with
- * redis_url_cleanup) or -1 with a reason in *why (static string).
- */
-int redis_url_parse(const char *s, struct redis_url *out, const char **why);
-void redis_url_cleanup(struct redis_url *u);
-
-/* HTTP methods a route may name; a route's methods are a bitmask of these. */
-enum http_method {
-	M_GET = 1 << 0,
-	M_HEAD = 1 << 1,
-	M_POST = 1 << 2,
-	M_PUT = 1 << 3,
-	M_DELETE = 1 << 4,
-	M_PATCH = 1 << 5,
-	M_OPTIONS = 1 << 6,
-	M_TRACE = 1 << 7,
-	M_CONNECT = 1 << 8,
-};
-#define M_ALL 0x1ff
-/* Returns the bit for an upper-case method name, or 0 if unknown. */
-unsigned http_method_bit(const char *name);
-/* Writes "GET, POST" for a mask into out (at most outlen bytes, NUL-ended). */
-void http_method_list(unsigned mask, char *out, size_t outlen);
-
-struct route {
+struct route {        /* config_keys_route */
 	char *prefix; /* owned; starts with '/', no trailing '/' except "/" */
 	size_t prefix_len;
 	char *backend; /* owned; scheme://host[:port][/path], no trailing '/' */
@@ -114,7 +70,7 @@ struct route {
 	int line;          /* where the route was defined */
 };
 
-struct plugin_conf {
+struct plugin_conf {   /* config_keys_plugin */
 	char *path;    /* owned */
 	void *setting; /* opaque: the libconfig "config" group, or NULL */
 	int line;
@@ -122,69 +78,82 @@ struct plugin_conf {
 
 enum log_format { LOG_FORMAT_COMBINED, LOG_FORMAT_JSON };
 
+/*
+ * One struct per section.  Each section's keys, with their defaults and
+ * bounds, are declared in the table named after it (config_keys.h); the
+ * defaults in the comments here are for the reader.
+ */
+
+struct redis_conf {              /* config_keys_redis */
+	char *url;               /* as written */
+	struct redis_url parsed; /* of url */
+	long connect_timeout_ms; /* 200 */
+	long command_timeout_ms; /* 100 */
+	char *key_prefix;        /* "apigw:" */
+	int fail_closed;         /* on_failure = "closed" */
+};
+
+struct gateway_conf {                 /* config_keys_gateway */
+	struct cidr *trusted_proxies; /* default 127.0.0.1/32, ::1/128 */
+	size_t n_trusted_proxies;
+	struct cidr *internal_allow; /* default 127.0.0.0/8, ::1/128 */
+	size_t n_internal_allow;
+	long max_body_bytes;     /* 10485760 */
+	char *request_id_header; /* "X-Request-ID" */
+};
+
+struct api_keys_conf {    /* config_keys_api_keys */
+	char *header;     /* "X-API-Key" */
+	long cache_ttl_s; /* 5 */
+};
+
+struct breaker_conf {            /* config_keys_breaker */
+	long failure_threshold;  /* 5 */
+	long recovery_timeout_s; /* 60 */
+	long success_threshold;  /* 3 */
+	int *failure_statuses;   /* 502, 503, 504 */
+	size_t n_failure_statuses;
+};
+
+struct cache_conf {            /* config_keys_cache */
+	long max_object_bytes; /* 1048576 */
+};
+
+struct cors_conf {            /* config_keys_cors */
+	int enabled;          /* false */
+	char **allow_origins; /* "*" */
+	size_t n_allow_origins;
+	char *allow_methods; /* joined: "GET, POST, ..." */
+	char *allow_headers; /* joined: "Content-Type, Authorization,
+	                        X-API-Key" */
+	long max_age_s;      /* 600 */
+};
+
+struct log_conf {               /* config_keys_log */
+	char *access;           /* "stderr", "off" or a path */
+	enum log_format format; /* combined */
+	int level;              /* enum log_level; "info" */
+};
+
 struct config {
 	char *path;   /* owned: the file it was read from */
 	time_t mtime; /* the file's mtime when read */
 	void *cf;     /* opaque: the libconfig tree (kept for plugins) */
 
-	struct {
-		char *url; /* as written */
-		struct redis_url parsed;
-		long connect_timeout_ms; /* 200 */
-		long command_timeout_ms; /* 100 */
-		char *key_prefix;        /* "apigw:" */
-		int fail_closed;         /* on_failure = "closed" */
-	} redis;
-
-	struct {
-		struct cidr
-		    *trusted_proxies; /* default 127.0.0.1/32, ::1/128 */
-		size_t n_trusted_proxies;
-		struct cidr *internal_allow; /* default 127.0.0.0/8, ::1/128 */
-		size_t n_internal_allow;
-		long max_body_bytes;     /* 10485760 */
-		char *request_id_header; /* "X-Request-ID" */
-	} gateway;
-
+	struct redis_conf redis;
+	struct gateway_conf gateway;
 	struct rl_policy rate_limit; /* the default policy; always present */
+	struct api_keys_conf api_keys;
+	struct breaker_conf circuit_breaker;
+	struct cache_conf cache;
+	struct cors_conf cors;
+	struct log_conf log;
 
-	struct {
-		char *header;     /* "X-API-Key" */
-		long cache_ttl_s; /* 5 */
-	} api_keys;
-
-	struct {
-		long failure_threshold;  /* 5 */
-		long recovery_timeout_s; /* 60 */
-		long success_threshold;  /* 3 */
-		int *failure_statuses;   /* 502, 503, 504 */
-		size_t n_failure_statuses;
-	} circuit_breaker;
-
-	struct {
-		long max_object_bytes; /* 1048576 */
-	} cache;
-
-	struct {
-		int enabled;          /* false */
-		char **allow_origins; /* "*" */
-		size_t n_allow_origins;
-		char *allow_methods; /* joined: "GET, POST, ..." */
-		char *allow_headers; /* joined: "Content-Type, Authorization,
-		                        X-API-Key" */
-		long max_age_s;      /* 600 */
-	} cors;
-
-	struct {
-		char *access;           /* "stderr", "off" or a path */
-		enum log_format format; /* combined */
-		int level;              /* enum log_level; "info" */
-	} log;
-
-	struct plugin_conf *plugins;
+	struct plugin_conf *plugins; /* config_keys_plugin */
 	size_t n_plugins;
 
-	struct route *routes; /* sorted by prefix length, longest first */
+	struct route *routes; /* config_keys_route; sorted by prefix length,
+	                         longest first */
 	size_t n_routes;
 };
 
