@@ -166,6 +166,31 @@ class Monitor:
         self.sock.close()
 
 
+def reads_during(redis, fn):
+    """Round trips clients made while fn() ran: Redis's count of socket
+    reads (a pipelined batch of several commands arrives in one read).
+    The counts are taken on one kept connection, so the measurement adds
+    exactly one read (the second INFO) and no connection's end."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(10)
+    s.connect(redis.socket)
+    f = s.makefile("rb")
+
+    def reads():
+        s.sendall(h.resp_encode(["INFO", "stats"]))
+        m = re.search(r"^total_reads_processed:(\d+)", h.resp_read(f), re.M)
+        check(m, "INFO stats without total_reads_processed")
+        return int(m.group(1))
+
+    try:
+        before = reads()
+        fn()
+        return reads() - before - 1
+    finally:
+        f.close()
+        s.close()
+
+
 def round_trips(redis, fn):
     """Runs fn() and returns (commands clients sent, commands scripts ran,
     commandstats deltas) as Counters, leaving out INFO/MONITOR/ECHO that
@@ -748,6 +773,9 @@ def one_redis_command_per_request_anonymous(c):
     eq(delta.get("evalsha"), n, "commandstats evalsha calls")
     eq(dict(delta), dict(sent + lua),
        "commandstats deltas (every call besides EVALSHA must come from the script)")
+    # counted as round trips: one socket read per request at Redis
+    eq(reads_during(c.redis, lambda: spread(c.port, "/rt/x", hd, what="/rt")), n,
+       "Redis round trips (socket reads) for %d requests" % n)
 
 
 @test
@@ -760,6 +788,8 @@ def one_redis_command_per_request_api_key(c):
     eq(dict(sent), {"evalsha": n}, "commands the gateway sent for %d keyed requests" % n)
     eq(delta.get("evalsha"), n, "commandstats evalsha calls (keyed)")
     eq(dict(delta), dict(sent + lua), "commandstats deltas (keyed)")
+    eq(reads_during(c.redis, lambda: spread(c.port, "/rtkey/x", hd, what="/rtkey")), n,
+       "Redis round trips (socket reads) for %d keyed requests" % n)
 
     # a key no process has cached: the lookup rides in the same call
     key2 = create_key(c.config, "rt-cold")
