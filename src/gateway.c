@@ -17,6 +17,7 @@
 #include "gateway.h"
 #include "hdrs.h"
 #include "keys.h"
+#include "keyspace.h"
 #include "log.h"
 #include "mw.h"
 #include "normalize.h"
@@ -286,16 +287,6 @@ respond_unauthorized(struct gateway *gw, struct request *r, const char *error,
 	request_respond_problem(r, 401, error, detail, NULL, NULL);
 }
 
-static void
-identity_tag(const char *prefix, const char *value, char *out, size_t outlen)
-{
-	char hex[KEYS_HASH_HEX + 1];
-
-	keys_hash(value, strlen(value), hex);
-	hex[32] = '\0';
-	snprintf(out, outlen, "%s%s", prefix, hex);
-}
-
 /*
  * Steps 5 and 6.  Returns 1 when the request may go on, 0 when it was
  * answered.
@@ -306,20 +297,22 @@ auth_and_limit_or_respond(struct gateway *gw, struct request *r)
 	const struct config *cfg = gw->cfg;
 	const struct route *rt = r->route;
 	const struct auth_entry *cached = NULL;
-	char hash[KEYS_HASH_HEX + 1], tag[KEYS_HASH_HEX + 8];
+	char hash[KEYS_HASH_HEX + 1], tag[KEYSPACE_TAG_LEN];
 	const char *argv[RL_MAX_ARGS];
 	size_t argvlen[RL_MAX_ARGS];
 	struct rl_query q;
 	struct rl_result res;
 	struct store_cmd cmd;
-	struct store_val reply;
+	struct store_batch batch;
+	const struct store_val *reply;
 	const char *why = NULL;
 	int nkeys, argc, ok = 0;
 	time_t now = time(NULL);
 
 	memset(&q, 0, sizeof q);
 	memset(&res, 0, sizeof res);
-	memset(&reply, 0, sizeof reply);
+	store_batch_init(&batch);
+	reply = store_batch_reply(&batch, 0);
 	q.cfg = cfg;
 	q.route = rt;
 
@@ -347,7 +340,7 @@ auth_and_limit_or_respond(struct gateway *gw, struct request *r)
 			    "the API key has expired");
 			return 0;
 		}
-		snprintf(tag, sizeof tag, "k:%s", hash);
+		keyspace_tag_key(tag, hash);
 		q.key_hash = hash;
 		q.lookup_key = cached == NULL;
 		q.key_policy = cached != NULL && cached->policy.present
@@ -359,7 +352,7 @@ auth_and_limit_or_respond(struct gateway *gw, struct request *r)
 			    cached->name);
 		}
 	} else
-		identity_tag("i:", r->client_ip, tag, sizeof tag);
+		keyspace_tag_ip(tag, r->client_ip);
 	q.tag = tag;
 
 	buf_reset(&gw->rlargs);
@@ -375,14 +368,16 @@ auth_and_limit_or_respond(struct gateway *gw, struct request *r)
 	cmd.argc = argc;
 	cmd.argv = argv;
 	cmd.argvlen = argvlen;
-	if (store_exec(gw->store, &cmd, 1, &reply, &why) != 0 ||
-	    reply.type == STORE_ERR || ratelimit_parse(&reply, &res) != 0) {
+	if (store_exec(gw->store, &cmd, 1, &batch, &why) == 0)
+		reply = store_batch_reply(&batch, 0);
+	if (why != NULL || reply->type == STORE_ERR ||
+	    ratelimit_parse(reply, &res) != 0) {
 		static time_t last;
 
 		log_ratelimited(&last, LOG_LVL_ERROR, "redis: %s",
-		    reply.type == STORE_ERR ? reply.str
-		        : why != NULL       ? why
-		                            : "malformed rate-limit reply");
+		    reply->type == STORE_ERR ? reply->str
+		        : why != NULL        ? why
+		                             : "malformed rate-limit reply");
 		if (q.lookup_key) {
 			/* Authentication never fails open. */
 			request_respond_problem(r, 503, "service unavailable",
@@ -436,7 +431,7 @@ auth_and_limit_or_respond(struct gateway *gw, struct request *r)
 	}
 	ok = 1;
 out:
-	store_val_cleanup(&reply);
+	store_batch_cleanup(&batch);
 	ratelimit_result_cleanup(&res);
 	return ok;
 }
