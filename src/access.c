@@ -13,6 +13,7 @@
 #include "config.h"
 #include "hdrs.h"
 #include "keys.h"
+#include "keyspace.h"
 #include "log.h"
 #include "plan.h"
 #include "ratelimit.h"
@@ -34,7 +35,7 @@ struct access {
 	const char *argv[RL_MAX_ARGS];
 	size_t argvlen[RL_MAX_ARGS];
 	char hash[KEYS_HASH_HEX + 1];
-	char tag[KEYS_HASH_HEX + 8];
+	char tag[KEYSPACE_TAG_LEN];
 	int slot;       /* in the plan, or -1 */
 	int lookup_key; /* the record comes from Redis, not the cache */
 };
@@ -118,7 +119,11 @@ access_plan(void *self, struct exchange *x)
 		    x->now >= cached->expires)
 			return respond_unauthorized(
 			    x, "invalid API key", "the API key has expired");
-		snprintf(a->tag, sizeof a->tag, "k:%s", a->hash);
+		if (keyspace_tag_key(a->tag, a->hash) != 0) {
+			request_respond_problem(r, 500, "internal error",
+			    "the API key hash is malformed", NULL, NULL);
+			return STEP_DONE;
+		}
 		q.key_hash = a->hash;
 		q.lookup_key = a->lookup_key = cached == NULL;
 		q.key_policy = cached != NULL && cached->policy.present
@@ -129,13 +134,8 @@ access_plan(void *self, struct exchange *x)
 			snprintf(r->key_name, sizeof r->key_name, "%s",
 			    cached->name);
 		}
-	} else {
-		char hex[KEYS_HASH_HEX + 1];
-
-		keys_hash(r->client_ip, strlen(r->client_ip), hex);
-		hex[32] = '\0';
-		snprintf(a->tag, sizeof a->tag, "i:%s", hex);
-	}
+	} else
+		keyspace_tag_ip(a->tag, r->client_ip);
 	q.tag = a->tag;
 
 	buf_reset(&a->args);

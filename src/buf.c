@@ -1,4 +1,12 @@
+/*
+ * buf -- a growable byte buffer; the contract is in buf.h.
+ *
+ * Every append checks the limit (and size_t overflow) before it touches
+ * the buffer, so a refused append needs no undo; only buf_json_escape,
+ * made of many small appends, truncates back to where it started.
+ */
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -6,12 +14,21 @@
 #include "buf.h"
 #include "xalloc.h"
 
+#define BUF_MIN_CAP 64
+
 void
 buf_init(struct buf *b)
+{
+	buf_init_limit(b, 0);
+}
+
+void
+buf_init_limit(struct buf *b, size_t max)
 {
 	b->p = NULL;
 	b->len = 0;
 	b->cap = 0;
+	b->max = max;
 }
 
 void
@@ -26,47 +43,64 @@ void
 buf_cleanup(struct buf *b)
 {
 	free(b->p);
-	buf_init(b);
+	buf_init_limit(b, b->max);
 }
 
-void
+/* Would extra more bytes (and the NUL) pass the limit or size_t? */
+static int
+buf_fits(const struct buf *b, size_t extra)
+{
+	if (b->max > 0)
+		return b->len <= b->max && extra <= b->max - b->len;
+	return extra < SIZE_MAX - b->len;
+}
+
+int
 buf_reserve(struct buf *b, size_t extra)
 {
-	size_t need = b->len + extra + 1;
-	size_t cap;
+	size_t need, cap;
 
+	if (!buf_fits(b, extra))
+		return BUF_TOO_BIG;
+	need = b->len + extra + 1;
 	if (need <= b->cap)
-		return;
-	cap = b->cap ? b->cap : 64;
+		return BUF_OK;
+	cap = b->cap ? b->cap : BUF_MIN_CAP;
 	while (cap < need)
-		cap *= 2;
+		cap = cap > SIZE_MAX / 2 ? need : cap * 2;
+	/* A limited buffer never allocates past what the limit can use. */
+	if (b->max > 0 && cap > b->max + 1)
+		cap = b->max + 1 > need ? b->max + 1 : need;
 	b->p = xrealloc(b->p, cap);
 	b->cap = cap;
+	return BUF_OK;
 }
 
-void
+int
 buf_append(struct buf *b, const void *data, size_t len)
 {
-	buf_reserve(b, len);
+	if (buf_reserve(b, len) != BUF_OK)
+		return BUF_TOO_BIG;
 	if (len > 0)
 		memcpy(b->p + b->len, data, len);
 	b->len += len;
 	b->p[b->len] = '\0';
+	return BUF_OK;
 }
 
-void
+int
 buf_puts(struct buf *b, const char *s)
 {
-	buf_append(b, s, strlen(s));
+	return buf_append(b, s, strlen(s));
 }
 
-void
+int
 buf_putc(struct buf *b, char c)
 {
-	buf_append(b, &c, 1);
+	return buf_append(b, &c, 1);
 }
 
-void
+int
 buf_printf(struct buf *b, const char *fmt, ...)
 {
 	va_list ap;
@@ -76,12 +110,14 @@ buf_printf(struct buf *b, const char *fmt, ...)
 	n = vsnprintf(NULL, 0, fmt, ap);
 	va_end(ap);
 	if (n <= 0)
-		return;
-	buf_reserve(b, (size_t)n);
+		return BUF_OK;
+	if (buf_reserve(b, (size_t)n) != BUF_OK)
+		return BUF_TOO_BIG;
 	va_start(ap, fmt);
 	vsnprintf(b->p + b->len, (size_t)n + 1, fmt, ap);
 	va_end(ap);
 	b->len += (size_t)n;
+	return BUF_OK;
 }
 
 const char *
@@ -90,23 +126,31 @@ buf_cstr(const struct buf *b)
 	return b->p != NULL ? b->p : "";
 }
 
-void
+int
 buf_json_escape(struct buf *b, const char *s)
 {
 	const unsigned char *u = (const unsigned char *)s;
+	size_t start = b->len;
+	int rc = BUF_OK;
 
-	for (; *u != '\0'; u++) {
+	for (; *u != '\0' && rc == BUF_OK; u++) {
 		switch (*u) {
-		case '"': buf_puts(b, "\\\""); break;
-		case '\\': buf_puts(b, "\\\\"); break;
-		case '\n': buf_puts(b, "\\n"); break;
-		case '\r': buf_puts(b, "\\r"); break;
-		case '\t': buf_puts(b, "\\t"); break;
+		case '"': rc = buf_puts(b, "\\\""); break;
+		case '\\': rc = buf_puts(b, "\\\\"); break;
+		case '\n': rc = buf_puts(b, "\\n"); break;
+		case '\r': rc = buf_puts(b, "\\r"); break;
+		case '\t': rc = buf_puts(b, "\\t"); break;
 		default:
 			if (*u < 0x20 || *u == 0x7f)
-				buf_printf(b, "\\u%04x", *u);
+				rc = buf_printf(b, "\\u%04x", *u);
 			else
-				buf_putc(b, (char)*u);
+				rc = buf_putc(b, (char)*u);
 		}
 	}
+	if (rc != BUF_OK) {
+		b->len = start;
+		if (b->p != NULL)
+			b->p[start] = '\0';
+	}
+	return rc;
 }

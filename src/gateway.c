@@ -104,7 +104,7 @@ gateway_free(struct gateway *gw)
 	gateway_tick(gw, 1); /* last flush */
 	for (i = 0; i < NSTEPS; i++)
 		steps[i]->destroy(gw->self[i]);
-	plan_reset(&gw->plan);
+	plan_cleanup(&gw->plan);
 	store_free(gw->store);
 	proxy_free(gw->proxy);
 	access_log_close(gw->alog);

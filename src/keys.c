@@ -23,6 +23,7 @@
 #include "buf.h"
 #include "config.h"
 #include "keys.h"
+#include "keyspace.h"
 #include "log.h"
 #include "store.h"
 #include "xalloc.h"
@@ -204,12 +205,6 @@ keys_id_ok(const char *s)
 	return keys_hex_ok(s, KEYS_ID_LEN);
 }
 
-void
-keys_record_name(const char *prefix, const char *hex, struct buf *out)
-{
-	buf_printf(out, "%s{k:%s}:rec", prefix, hex);
-}
-
 int
 keys_equal(const void *a, const void *b, size_t len)
 {
@@ -262,27 +257,22 @@ keys_why_store(const char **why)
 	*why = keys_errbuf;
 }
 
-static void
-keys_cleanup_replies(struct store_val *v, size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		store_val_cleanup(&v[i]);
-}
-
-/* Runs one command; -1 (and *why) when Redis failed or answered an error. */
+/*
+ * Runs one command; *reply is its answer, owned by b (valid until b is
+ * next used).  -1 (and *why) when Redis failed or answered an error.
+ */
 static int
-keys_cmd(struct store *s, struct store_val *reply, const char **why, int argc,
-    const char **argv)
+keys_cmd(struct store *s, struct store_batch *b, const struct store_val **reply,
+    const char **why, int argc, const char **argv)
 {
-	memset(reply, 0, sizeof *reply);
-	if (store_command(s, reply, why, argc, argv) == -1) {
+	*reply = store_batch_reply(b, 0);
+	if (store_command(s, b, why, argc, argv) == -1) {
 		keys_why_store(why);
 		return -1;
 	}
-	if (reply->type == STORE_ERR) {
-		keys_why_reply(reply, why);
+	*reply = store_batch_reply(b, 0);
+	if ((*reply)->type == STORE_ERR) {
+		keys_why_reply(*reply, why);
 		return -1;
 	}
 	return 0;
@@ -291,13 +281,13 @@ keys_cmd(struct store *s, struct store_val *reply, const char **why, int argc,
 static void
 keys_unwatch(struct store *s)
 {
-	struct store_val v;
+	struct store_batch b;
 	const char *argv[] = {"UNWATCH"};
 	const char *ignored = NULL;
 
-	memset(&v, 0, sizeof v);
-	(void)store_command(s, &v, &ignored, 1, argv);
-	store_val_cleanup(&v);
+	store_batch_init(&b);
+	(void)store_command(s, &b, &ignored, 1, argv);
+	store_batch_cleanup(&b);
 }
 
 /*
@@ -309,23 +299,23 @@ static int
 keys_transaction(
     struct store *s, const struct store_cmd *cmds, size_t n, const char **why)
 {
-	struct store_val *rep;
+	struct store_batch b;
 	const struct store_val *ex;
 	size_t i;
 	int rc = -1;
 
-	rep = xcalloc(n, sizeof *rep);
-	if (store_exec(s, cmds, n, rep, why) == -1) {
+	store_batch_init(&b);
+	if (store_exec(s, cmds, n, &b, why) == -1) {
 		keys_why_store(why);
 		goto out;
 	}
 	for (i = 0; i + 1 < n; i++) {
-		if (rep[i].type == STORE_ERR) {
-			keys_why_reply(&rep[i], why);
+		if (store_batch_reply(&b, i)->type == STORE_ERR) {
+			keys_why_reply(store_batch_reply(&b, i), why);
 			goto out;
 		}
 	}
-	ex = &rep[n - 1];
+	ex = store_batch_reply(&b, n - 1);
 	if (ex->type == STORE_NIL) {
 		rc = 1;
 		goto out;
@@ -342,8 +332,7 @@ keys_transaction(
 	}
 	rc = 0;
 out:
-	keys_cleanup_replies(rep, n);
-	free(rep);
+	store_batch_cleanup(&b);
 	return rc;
 }
 
@@ -525,7 +514,7 @@ keys_lookup_hash(struct store *s, const char *prefix, const char *id, int watch,
     char hex[KEYS_HASH_HEX + 1], const char **why)
 {
 	struct store_cmd cmds[2];
-	struct store_val rep[2];
+	struct store_batch rep;
 	struct buf idx;
 	const char *watch_argv[2], *get_argv[2];
 	const struct store_val *v;
@@ -533,8 +522,11 @@ keys_lookup_hash(struct store *s, const char *prefix, const char *id, int watch,
 	int rc = -1;
 
 	buf_init(&idx);
-	memset(rep, 0, sizeof rep);
-	buf_printf(&idx, "%skeyid:%s", prefix, id);
+	store_batch_init(&rep);
+	if (keyspace_key_index(&idx, prefix, id) != 0) {
+		*why = "malformed key id";
+		goto out;
+	}
 	if (watch) {
 		watch_argv[0] = "WATCH";
 		watch_argv[1] = buf_cstr(&idx);
@@ -543,17 +535,17 @@ keys_lookup_hash(struct store *s, const char *prefix, const char *id, int watch,
 	get_argv[0] = "GET";
 	get_argv[1] = buf_cstr(&idx);
 	keys_cmd_set(&cmds[n++], 2, get_argv);
-	if (store_exec(s, cmds, n, rep, why) == -1) {
+	if (store_exec(s, cmds, n, &rep, why) == -1) {
 		keys_why_store(why);
 		goto out;
 	}
 	for (i = 0; i < n; i++) {
-		if (rep[i].type == STORE_ERR) {
-			keys_why_reply(&rep[i], why);
+		if (store_batch_reply(&rep, i)->type == STORE_ERR) {
+			keys_why_reply(store_batch_reply(&rep, i), why);
 			goto out;
 		}
 	}
-	v = &rep[n - 1];
+	v = store_batch_reply(&rep, n - 1);
 	if (v->type == STORE_NIL) {
 		rc = 1;
 		goto out;
@@ -565,7 +557,7 @@ keys_lookup_hash(struct store *s, const char *prefix, const char *id, int watch,
 	memcpy(hex, v->str, KEYS_HASH_HEX + 1);
 	rc = 0;
 out:
-	keys_cleanup_replies(rep, n);
+	store_batch_cleanup(&rep);
 	buf_cleanup(&idx);
 	return rc;
 }
@@ -582,7 +574,8 @@ keys_create(struct store *s, const char *prefix, struct key_record *r,
 	char hex[KEYS_HASH_HEX + 1];
 	struct keys_hset h;
 	struct store_cmd cmds[5];
-	struct store_val v;
+	struct store_batch vb;
+	const struct store_val *v;
 	struct buf rec, idx, set;
 	const char *exists_argv[3];
 	const char *multi_argv[] = {"MULTI"};
@@ -595,7 +588,7 @@ keys_create(struct store *s, const char *prefix, struct key_record *r,
 	buf_init(&rec);
 	buf_init(&idx);
 	buf_init(&set);
-	memset(&v, 0, sizeof v);
+	store_batch_init(&vb);
 	if (r->name == NULL) {
 		*why = "key has no name";
 		goto out;
@@ -614,13 +607,12 @@ keys_create(struct store *s, const char *prefix, struct key_record *r,
 			goto out;
 		}
 		buf_reset(&idx);
-		buf_printf(&idx, "%skeyid:%s", prefix, r->id);
+		keyspace_key_index(&idx, prefix, r->id);
 		exists_argv[0] = "EXISTS";
 		exists_argv[1] = buf_cstr(&idx);
-		store_val_cleanup(&v);
-		if (keys_cmd(s, &v, why, 2, exists_argv) == -1)
+		if (keys_cmd(s, &vb, &v, why, 2, exists_argv) == -1)
 			goto out;
-		if (v.type == STORE_INT && v.i == 0)
+		if (v->type == STORE_INT && v->i == 0)
 			break;
 	}
 
@@ -629,8 +621,8 @@ keys_create(struct store *s, const char *prefix, struct key_record *r,
 		goto out;
 	}
 	keys_hash(secret_out, KEYS_SECRET_LEN, hex);
-	keys_record_name(prefix, hex, &rec);
-	buf_printf(&set, "%skeys", prefix);
+	keyspace_key_record(&rec, prefix, hex);
+	keyspace_key_set(&set, prefix);
 
 	keys_hset_build(&h, buf_cstr(&rec), r);
 	set_argv[0] = "SET";
@@ -655,7 +647,7 @@ out:
 	if (rc != 0)
 		OPENSSL_cleanse(secret_out, KEYS_SECRET_LEN + 1);
 	OPENSSL_cleanse(hex, sizeof hex);
-	store_val_cleanup(&v);
+	store_batch_cleanup(&vb);
 	buf_cleanup(&rec);
 	buf_cleanup(&idx);
 	buf_cleanup(&set);
@@ -667,14 +659,15 @@ keys_get(struct store *s, const char *prefix, const char *id,
     struct key_record *out, const char **why)
 {
 	char hex[KEYS_HASH_HEX + 1];
-	struct store_val v;
+	struct store_batch vb;
+	const struct store_val *v;
 	struct buf rec;
 	const char *argv[2];
 	int l, rc = 2;
 
 	*why = NULL;
 	memset(out, 0, sizeof *out);
-	memset(&v, 0, sizeof v);
+	store_batch_init(&vb);
 	buf_init(&rec);
 	if (!keys_id_ok(id)) {
 		rc = 1; /* never let raw input form a key name */
@@ -691,12 +684,12 @@ keys_get(struct store *s, const char *prefix, const char *id,
 	}
 	if (l != 0)
 		goto out;
-	keys_record_name(prefix, hex, &rec);
+	keyspace_key_record(&rec, prefix, hex);
 	argv[0] = "HGETALL";
 	argv[1] = buf_cstr(&rec);
-	if (keys_cmd(s, &v, why, 2, argv) == -1)
+	if (keys_cmd(s, &vb, &v, why, 2, argv) == -1)
 		goto out;
-	switch (keys_record_parse(&v, out)) {
+	switch (keys_record_parse(v, out)) {
 	case 0: break;
 	case 1:
 		rc = 1; /* the index outlived its record */
@@ -710,7 +703,7 @@ keys_get(struct store *s, const char *prefix, const char *id,
 	}
 	rc = 0;
 out:
-	store_val_cleanup(&v);
+	store_batch_cleanup(&vb);
 	buf_cleanup(&rec);
 	return rc;
 }
@@ -741,7 +734,8 @@ int
 keys_list(struct store *s, const char *prefix, struct key_record **out,
     size_t *n, const char **why)
 {
-	struct store_val members, *rep = NULL;
+	struct store_batch members, rep;
+	const struct store_val *m, *v;
 	struct store_cmd *cmds = NULL;
 	const char **ids = NULL, **argv = NULL;
 	struct buf names, set;
@@ -753,29 +747,29 @@ keys_list(struct store *s, const char *prefix, struct key_record **out,
 	*why = NULL;
 	*out = NULL;
 	*n = 0;
-	memset(&members, 0, sizeof members);
+	/* ids point into members' replies: it lives to the end. */
+	store_batch_init(&members);
+	store_batch_init(&rep);
 	buf_init(&names);
 	buf_init(&set);
 
-	buf_printf(&set, "%skeys", prefix);
+	keyspace_key_set(&set, prefix);
 	smembers_argv[0] = "SMEMBERS";
 	smembers_argv[1] = buf_cstr(&set);
-	if (keys_cmd(s, &members, why, 2, smembers_argv) == -1)
+	if (keys_cmd(s, &members, &m, why, 2, smembers_argv) == -1)
 		goto out;
-	if (members.type != STORE_ARR) {
-		keys_why_reply(&members, why);
+	if (m->type != STORE_ARR) {
+		keys_why_reply(m, why);
 		goto out;
 	}
-	ids = xcalloc(members.n, sizeof *ids);
-	for (i = 0; i < members.n; i++) {
-		if (members.elem[i].type == STORE_STR &&
-		    keys_id_ok(members.elem[i].str))
-			ids[nids++] = members.elem[i].str;
+	ids = xcalloc(m->n ? m->n : 1, sizeof *ids);
+	for (i = 0; i < m->n; i++) {
+		if (m->elem[i].type == STORE_STR && keys_id_ok(m->elem[i].str))
+			ids[nids++] = m->elem[i].str;
 	}
 	qsort(ids, nids, sizeof *ids, keys_str_cmp);
-	recs = xcalloc(nids, sizeof *recs);
+	recs = xcalloc(nids ? nids : 1, sizeof *recs);
 	cmds = xcalloc(KEYS_LIST_CHUNK, sizeof *cmds);
-	rep = xcalloc(KEYS_LIST_CHUNK, sizeof *rep);
 	argv = xcalloc(2 * KEYS_LIST_CHUNK, sizeof *argv);
 
 	for (start = 0; start < nids; start += cnt) {
@@ -786,8 +780,7 @@ keys_list(struct store *s, const char *prefix, struct key_record **out,
 		/* The hash of each id, then each record, a batch apiece. */
 		buf_reset(&names);
 		for (i = 0; i < cnt; i++) {
-			buf_printf(
-			    &names, "%skeyid:%s", prefix, ids[start + i]);
+			keyspace_key_index(&names, prefix, ids[start + i]);
 			buf_putc(&names, '\0');
 		}
 		for (i = 0, off = 0; i < cnt; i++) {
@@ -796,26 +789,25 @@ keys_list(struct store *s, const char *prefix, struct key_record **out,
 			off += strlen(names.p + off) + 1;
 			keys_cmd_set(&cmds[i], 2, &argv[2 * i]);
 		}
-		if (store_exec(s, cmds, cnt, rep, why) == -1) {
+		if (store_exec(s, cmds, cnt, &rep, why) == -1) {
 			keys_why_store(why);
 			goto out;
 		}
 		buf_reset(&names);
 		for (i = 0, j = 0; i < cnt; i++) {
-			if (rep[i].type == STORE_ERR) {
-				keys_why_reply(&rep[i], why);
-				keys_cleanup_replies(rep, cnt);
+			v = store_batch_reply(&rep, i);
+			if (v->type == STORE_ERR) {
+				keys_why_reply(v, why);
 				goto out;
 			}
-			if (rep[i].type != STORE_STR ||
-			    !keys_hex_ok(rep[i].str, KEYS_HASH_HEX))
+			if (v->type != STORE_STR ||
+			    !keys_hex_ok(v->str, KEYS_HASH_HEX))
 				continue;
-			keys_record_name(prefix, rep[i].str, &names);
+			keyspace_key_record(&names, prefix, v->str);
 			buf_putc(&names, '\0');
 			/* remember which id this record answers for */
 			ids[start + j++] = ids[start + i];
 		}
-		keys_cleanup_replies(rep, cnt);
 
 		for (i = 0, off = 0; i < j; i++) {
 			argv[2 * i] = "HGETALL";
@@ -823,17 +815,17 @@ keys_list(struct store *s, const char *prefix, struct key_record **out,
 			off += strlen(names.p + off) + 1;
 			keys_cmd_set(&cmds[i], 2, &argv[2 * i]);
 		}
-		if (j > 0 && store_exec(s, cmds, j, rep, why) == -1) {
+		if (j > 0 && store_exec(s, cmds, j, &rep, why) == -1) {
 			keys_why_store(why);
 			goto out;
 		}
 		for (i = 0; i < j; i++) {
-			if (rep[i].type == STORE_ERR) {
-				keys_why_reply(&rep[i], why);
-				keys_cleanup_replies(rep, j);
+			v = store_batch_reply(&rep, i);
+			if (v->type == STORE_ERR) {
+				keys_why_reply(v, why);
 				goto out;
 			}
-			if (keys_record_parse(&rep[i], &recs[nrecs]) != 0)
+			if (keys_record_parse(v, &recs[nrecs]) != 0)
 				continue;
 			if (strcmp(recs[nrecs].id, ids[start + i]) != 0) {
 				key_record_cleanup(&recs[nrecs]);
@@ -841,7 +833,6 @@ keys_list(struct store *s, const char *prefix, struct key_record **out,
 			}
 			nrecs++;
 		}
-		keys_cleanup_replies(rep, j);
 	}
 
 	qsort(recs, nrecs, sizeof *recs, keys_record_cmp);
@@ -856,9 +847,9 @@ out:
 	free(recs);
 	free(ids);
 	free(cmds);
-	free(rep);
 	free(argv);
-	store_val_cleanup(&members);
+	store_batch_cleanup(&rep);
+	store_batch_cleanup(&members);
 	buf_cleanup(&names);
 	buf_cleanup(&set);
 	return rc;
@@ -876,7 +867,8 @@ keys_put(struct store *s, const char *prefix, const struct key_record *r,
 	char hex[KEYS_HASH_HEX + 1];
 	struct keys_hset h;
 	struct store_cmd cmds[3];
-	struct store_val v;
+	struct store_batch vb;
+	const struct store_val *v;
 	struct buf rec;
 	const char *multi_argv[] = {"MULTI"};
 	const char *exec_argv[] = {"EXEC"};
@@ -885,7 +877,7 @@ keys_put(struct store *s, const char *prefix, const struct key_record *r,
 
 	*why = NULL;
 	buf_init(&rec);
-	memset(&v, 0, sizeof v);
+	store_batch_init(&vb);
 	if (!keys_id_ok(r->id)) {
 		rc = 1;
 		goto out;
@@ -903,20 +895,18 @@ keys_put(struct store *s, const char *prefix, const struct key_record *r,
 		if (l != 0)
 			goto out;
 		buf_reset(&rec);
-		keys_record_name(prefix, hex, &rec);
+		keyspace_key_record(&rec, prefix, hex);
 
 		/* WATCH, then check that the record is still this key's. */
 		check_argv[0] = "WATCH";
 		check_argv[1] = buf_cstr(&rec);
-		store_val_cleanup(&v);
-		if (keys_cmd(s, &v, why, 2, check_argv) == -1)
+		if (keys_cmd(s, &vb, &v, why, 2, check_argv) == -1)
 			goto out;
 		check_argv[0] = "HGET";
 		check_argv[2] = "id";
-		store_val_cleanup(&v);
-		if (keys_cmd(s, &v, why, 3, check_argv) == -1)
+		if (keys_cmd(s, &vb, &v, why, 3, check_argv) == -1)
 			goto out;
-		if (v.type != STORE_STR || strcmp(v.str, r->id) != 0) {
+		if (v->type != STORE_STR || strcmp(v->str, r->id) != 0) {
 			keys_unwatch(s);
 			rc = 1;
 			goto out;
@@ -937,34 +927,98 @@ keys_put(struct store *s, const char *prefix, const struct key_record *r,
 	}
 	*why = "redis: key record kept changing, try again";
 out:
-	store_val_cleanup(&v);
+	store_batch_cleanup(&vb);
 	buf_cleanup(&rec);
 	return rc;
 }
 
 /*
- * Removes the record, its index entry, its id from the set and the key's
- * rate-limit counters.  An id left in the set without an index (a record
- * removed by hand) is dropped from the set, and that counts as success.
+ * Appends to names (each name followed by a NUL) every rate-limit counter
+ * of the key with hash hex, whatever its policy, route or window (routes
+ * of an older config included), and counts them in *count.  SCAN, not a
+ * fixed list: the route ids are not all known here.  -1 with *why when
+ * Redis failed.
+ */
+static int
+keys_scan_counters(struct store *s, const char *prefix, const char *hex,
+    struct buf *names, size_t *count, const char **why)
+{
+	char tag[KEYSPACE_TAG_LEN], cursor[32];
+	struct store_batch vb;
+	const struct store_val *v, *found;
+	struct buf pattern;
+	const char *argv[6];
+	size_t i;
+	int rc = -1;
+
+	store_batch_init(&vb);
+	buf_init(&pattern);
+	if (keyspace_tag_key(tag, hex) == -1 ||
+	    keyspace_rl_pattern(&pattern, prefix, tag) != 0) {
+		*why = "malformed key hash";
+		goto out;
+	}
+	snprintf(cursor, sizeof cursor, "0");
+	do {
+		argv[0] = "SCAN";
+		argv[1] = cursor;
+		argv[2] = "MATCH";
+		argv[3] = buf_cstr(&pattern);
+		argv[4] = "COUNT";
+		argv[5] = "1000";
+		if (keys_cmd(s, &vb, &v, why, 6, argv) == -1)
+			goto out;
+		if (v->type != STORE_ARR || v->n != 2 ||
+		    v->elem[0].type != STORE_STR ||
+		    v->elem[0].len >= sizeof cursor ||
+		    v->elem[1].type != STORE_ARR) {
+			keys_why_reply(v, why);
+			goto out;
+		}
+		found = &v->elem[1];
+		for (i = 0; i < found->n; i++) {
+			if (found->elem[i].type != STORE_STR ||
+			    found->elem[i].len == 0 ||
+			    memchr(found->elem[i].str, '\0',
+			        found->elem[i].len) != NULL)
+				continue;
+			buf_append(
+			    names, found->elem[i].str, found->elem[i].len + 1);
+			(*count)++;
+		}
+		memcpy(cursor, v->elem[0].str, v->elem[0].len + 1);
+	} while (strcmp(cursor, "0") != 0);
+	rc = 0;
+out:
+	store_batch_cleanup(&vb);
+	buf_cleanup(&pattern);
+	return rc;
+}
+
+/*
+ * Removes the record, its index entry, its id from the set and every
+ * rate-limit counter of the key.  An id left in the set without an index
+ * (a record removed by hand) is dropped from the set, and that counts as
+ * success.
  */
 int
 keys_delete(
     struct store *s, const char *prefix, const char *id, const char **why)
 {
-	static const char wins[] = "smhd";
 	char hex[KEYS_HASH_HEX + 1];
 	struct store_cmd cmds[4];
-	struct store_val v;
+	struct store_batch vb;
+	const struct store_val *v;
 	struct buf names, set, idx;
 	const char *multi_argv[] = {"MULTI"};
 	const char *exec_argv[] = {"EXEC"};
-	const char *del_argv[2 + 2 * 4 + 1];
+	const char **del_argv = NULL;
 	const char *srem_argv[3];
-	size_t off;
-	int tries, l, t, i, ndel, rc = 2;
+	size_t off, count, i;
+	int tries, l, t, ndel, rc = 2;
 
 	*why = NULL;
-	memset(&v, 0, sizeof v);
+	store_batch_init(&vb);
 	buf_init(&names);
 	buf_init(&set);
 	buf_init(&idx);
@@ -972,8 +1026,8 @@ keys_delete(
 		rc = 1;
 		goto out;
 	}
-	buf_printf(&set, "%skeys", prefix);
-	buf_printf(&idx, "%skeyid:%s", prefix, id);
+	keyspace_key_set(&set, prefix);
+	keyspace_key_index(&idx, prefix, id);
 	srem_argv[0] = "SREM";
 	srem_argv[1] = buf_cstr(&set);
 	srem_argv[2] = id;
@@ -984,33 +1038,33 @@ keys_delete(
 			goto out;
 		if (l == 1) {
 			keys_unwatch(s);
-			store_val_cleanup(&v);
-			if (keys_cmd(s, &v, why, 3, srem_argv) == -1)
+			if (keys_cmd(s, &vb, &v, why, 3, srem_argv) == -1)
 				goto out;
-			rc = v.type == STORE_INT && v.i > 0 ? 0 : 1;
+			rc = v->type == STORE_INT && v->i > 0 ? 0 : 1;
 			goto out;
 		}
 
+		/* The index is WATCHed: a concurrent change aborts EXEC. */
+		buf_reset(&names);
+		count = 0;
+		if (l == 0) {
+			keyspace_key_record(&names, prefix, hex);
+			buf_putc(&names, '\0');
+			count = 1;
+			if (keys_scan_counters(
+			        s, prefix, hex, &names, &count, why) == -1) {
+				keys_unwatch(s);
+				goto out;
+			}
+		}
+		free(del_argv);
+		del_argv = xcalloc(2 + count, sizeof *del_argv);
 		ndel = 0;
 		del_argv[ndel++] = "DEL";
 		del_argv[ndel++] = buf_cstr(&idx);
-		buf_reset(&names);
-		if (l == 0) {
-			/* the record, and the key's own and default counters */
-			keys_record_name(prefix, hex, &names);
-			buf_putc(&names, '\0');
-			for (i = 0; i < 4; i++) {
-				buf_printf(&names, "%s{k:%s}:rl:k:%c", prefix,
-				    hex, wins[i]);
-				buf_putc(&names, '\0');
-				buf_printf(&names, "%s{k:%s}:rl:d:%c", prefix,
-				    hex, wins[i]);
-				buf_putc(&names, '\0');
-			}
-			for (i = 0, off = 0; i < 1 + 2 * 4; i++) {
-				del_argv[ndel++] = names.p + off;
-				off += strlen(names.p + off) + 1;
-			}
+		for (i = 0, off = 0; i < count; i++) {
+			del_argv[ndel++] = names.p + off;
+			off += strlen(names.p + off) + 1;
 		}
 		keys_cmd_set(&cmds[0], 1, multi_argv);
 		keys_cmd_set(&cmds[1], ndel, del_argv);
@@ -1027,7 +1081,8 @@ keys_delete(
 	*why = "redis: key index kept changing, try again";
 out:
 	OPENSSL_cleanse(hex, sizeof hex);
-	store_val_cleanup(&v);
+	free(del_argv);
+	store_batch_cleanup(&vb);
 	buf_cleanup(&names);
 	buf_cleanup(&set);
 	buf_cleanup(&idx);

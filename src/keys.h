@@ -4,7 +4,7 @@
  * A key is "gw_" + 43 base64url characters: 32 bytes from the kernel's
  * CSPRNG (getrandom).  Only its SHA-256 (64 lower-case hex digits) is ever
  * stored.  A record lives in one Redis hash, found in one command from the
- * hash of the presented key:
+ * hash of the presented key (names from keyspace.h):
  *	<prefix>{k:<sha256 hex>}:rec  ->  id name created expires revoked
  *	                                  alg rps rpm rph rpd burst
  * (alg "" = the default policy's algorithm; a limit 0 = window unused; no
@@ -45,8 +45,6 @@ int keys_format_ok(const char *s, size_t len);
 void keys_hash(const char *s, size_t len, char hex[KEYS_HASH_HEX + 1]);
 /* Returns 1 when s is a well-formed id (KEYS_ID_LEN lower-case hex). */
 int keys_id_ok(const char *s);
-/* Appends the record's Redis key name for hash hex to out. */
-void keys_record_name(const char *prefix, const char *hex, struct buf *out);
 /* Compares two equal-length secrets or hashes in constant time. 1 = same. */
 int keys_equal(const void *a, const void *b, size_t len);
 

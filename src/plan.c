@@ -9,16 +9,24 @@ void
 plan_init(struct plan *p)
 {
 	memset(p, 0, sizeof *p);
+	store_batch_init(&p->batch);
 }
 
 void
 plan_reset(struct plan *p)
 {
-	size_t i;
+	store_batch_reset(&p->batch);
+	p->n = 0;
+	p->ran = 0;
+	p->failed = 0;
+	p->why = NULL;
+}
 
-	for (i = 0; i < p->n; i++)
-		store_val_cleanup(&p->reply[i]);
-	plan_init(p);
+void
+plan_cleanup(struct plan *p)
+{
+	store_batch_cleanup(&p->batch);
+	memset(p, 0, sizeof *p);
 }
 
 int
@@ -36,7 +44,7 @@ plan_run(struct plan *p, struct store *s)
 	if (p->n == 0 || p->ran)
 		return p->failed ? -1 : 0;
 	p->ran = 1;
-	if (store_exec(s, p->cmd, p->n, p->reply, &p->why) != 0) {
+	if (store_exec(s, p->cmd, p->n, &p->batch, &p->why) != 0) {
 		p->failed = 1;
 		return -1;
 	}
@@ -48,5 +56,5 @@ plan_reply(const struct plan *p, int slot)
 {
 	if (p->failed || !p->ran || slot < 0 || (size_t)slot >= p->n)
 		return NULL;
-	return &p->reply[slot];
+	return store_batch_reply(&p->batch, (size_t)slot);
 }

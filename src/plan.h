@@ -22,7 +22,7 @@
 
 struct plan {
 	struct store_cmd cmd[PLAN_MAX];
-	struct store_val reply[PLAN_MAX];
+	struct store_batch batch; /* the replies, borrowed by plan_reply() */
 	size_t n;
 	int ran;         /* plan_run() was called with n > 0 */
 	int failed;      /* the batch did not complete */
@@ -30,8 +30,9 @@ struct plan {
 };
 
 void plan_init(struct plan *p);
-/* Frees the replies; the plan is empty again. */
+/* Drops the replies (keeping allocations); the plan is empty again. */
 void plan_reset(struct plan *p);
+void plan_cleanup(struct plan *p);
 /* Adds a command; returns its slot, or -1 when the plan is full. */
 int plan_add(struct plan *p, const struct store_cmd *cmd);
 /*

@@ -25,6 +25,7 @@
 #include "buf.h"
 #include "config.h"
 #include "hdrs.h"
+#include "keyspace.h"
 #include "ratelimit.h"
 #include "store.h"
 
@@ -35,9 +36,6 @@
 #define RL_REPLY_HEAD 5 /* status, now_ms, retry_after_ms, record, n */
 #define RL_REPLY_WIN 9  /* fields per window */
 #define RL_RECORD_LEN 9 /* id name expires alg rps rpm rph rpd burst */
-#define RL_TAG_MAX 72   /* "k:" + 64 hex digits + NUL, with room */
-
-static const char rl_window_suffix[RL_NWINDOWS] = {'s', 'm', 'h', 'd'};
 
 /* The argument vector while it is being built. */
 struct rl_args {
@@ -46,6 +44,7 @@ struct rl_args {
 	size_t *argvlen; /* holds each argument's offset until the end */
 	int max;
 	int n;
+	int bad; /* a key name was refused (keyspace) */
 };
 
 /* A policy on its way into the argument vector. */
@@ -123,17 +122,52 @@ rl_has_burst(enum rl_algorithm alg)
 	return alg == RL_TOKEN_BUCKET || alg == RL_GCRA;
 }
 
+/*
+ * Opens an argument that the caller appends to a->b itself (a Redis key
+ * name from keyspace); returns the buffer, or NULL once past max.
+ */
+static struct buf *
+rl_arg_open(struct rl_args *a)
+{
+	if (a->n < a->max)
+		a->argvlen[a->n] = a->b->len;
+	a->n++;
+	return a->n > a->max ? NULL : a->b;
+}
+
+/* Closes it; rc is what keyspace answered (a bad name fails the build). */
+static void
+rl_arg_close(struct rl_args *a, int rc)
+{
+	if (rc != 0)
+		a->bad = 1;
+	if (a->n <= a->max)
+		buf_putc(a->b, '\0');
+}
+
 /* Counter keys of one policy's windows, shortest first. */
 static void
-rl_plan_keys(struct rl_args *a, const char *prefix, const char *tag,
-    const char *kind, const struct rl_policy *p)
+rl_plan_keys(struct rl_args *a, const char *prefix, const char *tag, char kind,
+    const char *route_id, const struct rl_policy *p)
 {
-	int w;
+	struct buf *b;
+	int w, rc = 0;
 
-	for (w = 0; w < RL_NWINDOWS; w++)
-		if (p->limit[w] > 0)
-			rl_arg(a, "%s{%s}:rl:%s:%c", prefix, tag, kind,
-			    rl_window_suffix[w]);
+	for (w = 0; w < RL_NWINDOWS; w++) {
+		if (p->limit[w] <= 0)
+			continue;
+		b = rl_arg_open(a);
+		if (b == NULL)
+			continue;
+		switch (kind) {
+		case 'k': rc = keyspace_rl_key(b, prefix, tag, w); break;
+		case 'r':
+			rc = keyspace_rl_route(b, prefix, tag, route_id, w);
+			break;
+		default: rc = keyspace_rl_default(b, prefix, tag, w); break;
+		}
+		rl_arg_close(a, rc);
+	}
 }
 
 static void
@@ -169,22 +203,23 @@ ratelimit_build(const struct rl_query *q, struct buf *args, const char **argv,
 	const struct config *cfg = q->cfg;
 	const struct route *route = q->route;
 	const char *prefix = cfg->redis.key_prefix ? cfg->redis.key_prefix : "";
-	struct rl_args a = {args, argv, argvlen, max, 0};
+	struct rl_args a = {args, argv, argvlen, max, 0, 0};
 	struct rl_plan plan[3];
-	char key_tag[RL_TAG_MAX];
+	char key_tag[KEYSPACE_TAG_LEN];
+	struct buf *b;
 	const char *tag = q->tag;
 	int lookup, nplan = 0, enforced = 0, nkeys, i, rc = -1;
 	size_t end;
 
 	lookup = q->lookup_key && q->key_hash != NULL;
 	if (q->key_hash != NULL) {
-		if (snprintf(key_tag, sizeof key_tag, "k:%s", q->key_hash) >=
-		    (int)sizeof key_tag)
+		if (keyspace_tag_key(key_tag, q->key_hash) == -1)
 			goto out;
 		if (tag == NULL)
 			tag = key_tag;
 	}
-	if (tag == NULL || max < 0)
+	/* Only a hashed identity may name a Redis key. */
+	if (!keyspace_tag_ok(tag) || max < 0)
 		goto out;
 	buf_reset(args);
 
@@ -215,14 +250,17 @@ ratelimit_build(const struct rl_query *q, struct buf *args, const char **argv,
 	}
 
 	/* KEYS: the record, the key policy's counters, then the others. */
-	if (lookup)
-		rl_arg(&a, "%s{%s}:rec", prefix, key_tag);
-	else
-		rl_arg(&a, "%s{%s}:rec", prefix, tag);
-	if (lookup)
+	if ((b = rl_arg_open(&a)) != NULL)
+		rl_arg_close(&a,
+		    lookup ? keyspace_key_record(b, prefix, q->key_hash)
+		           : keyspace_tag_record(b, prefix, tag));
+	if (lookup) {
 		for (i = 0; i < RL_NWINDOWS; i++)
-			rl_arg(&a, "%s{%s}:rl:k:%c", prefix, key_tag,
-			    rl_window_suffix[i]);
+			if ((b = rl_arg_open(&a)) != NULL)
+				rl_arg_close(&a,
+				    keyspace_rl_key(
+				        b, prefix, key_tag, (enum rl_window)i));
+	}
 	for (i = 0; i < nplan; i++) {
 		const struct rl_policy *p = plan[i].p;
 
@@ -230,16 +268,13 @@ ratelimit_build(const struct rl_query *q, struct buf *args, const char **argv,
 		plan[i].algorithm = rl_policy_algorithm(p, cfg);
 		plan[i].flags = p->shadow ? RL_FLAG_SHADOW : 0;
 		if (p == q->key_policy)
-			rl_plan_keys(&a, prefix, key_tag, "k", p);
-		else if (p == &route->rate_limit) {
-			char kind[32];
-
-			snprintf(kind, sizeof kind, "r:%s", route->route_id);
-			rl_plan_keys(&a, prefix, tag, kind, p);
-		} else {
+			rl_plan_keys(&a, prefix, key_tag, 'k', NULL, p);
+		else if (p == &route->rate_limit)
+			rl_plan_keys(&a, prefix, tag, 'r', route->route_id, p);
+		else {
 			if (lookup)
 				plan[i].flags |= RL_FLAG_UNLESS_KEY;
-			rl_plan_keys(&a, prefix, tag, "d", p);
+			rl_plan_keys(&a, prefix, tag, 'd', NULL, p);
 		}
 	}
 	nkeys = a.n;
@@ -253,7 +288,7 @@ ratelimit_build(const struct rl_query *q, struct buf *args, const char **argv,
 	for (i = 0; i < nplan; i++)
 		rl_plan_argv(&a, &plan[i]);
 
-	if (a.n > max)
+	if (a.n > max || a.bad)
 		goto out;
 	/* The buffer has stopped moving: turn offsets into pointers. */
 	for (i = 0; i < a.n; i++) {

@@ -7,14 +7,11 @@
  * miss) looks the key record up in the same call, so the common path costs
  * one Redis round trip.
  *
- * Redis key names never contain user input.  Every key of one client
- * identity shares one hash tag, so the script is valid on Redis Cluster:
- *	<prefix>{k:<sha256 hex of the API key>}:rec          key record
- *	<prefix>{k:<...>}:rl:k:<s|m|h|d>                       key policy
- *	<prefix>{<tag>}:rl:r:<route_id>:<s|m|h|d>              route policy
- *	<prefix>{<tag>}:rl:d:<s|m|h|d>                         default policy
- * where <tag> is "k:<sha256 hex of the key>" for an authenticated request
- * and "i:<first 32 hex of sha256(client ip)>" otherwise.
+ * Redis key names come from keyspace.h and never contain user input: the
+ * identity is a hashed tag, "k:<sha256 hex of the API key>" for an
+ * authenticated request and "i:<first 32 hex of sha256(client ip)>"
+ * otherwise, and every key of one call shares it as its hash tag, so the
+ * script is valid on Redis Cluster.
  */
 #ifndef APIGW_RATELIMIT_H
 #define APIGW_RATELIMIT_H
@@ -73,9 +70,10 @@ struct rl_result {
 struct rl_query {
 	const struct config *cfg;
 	const struct route *route; /* never NULL */
-	const char *tag;           /* identity hash tag, see above */
-	const char *key_hash;      /* sha256 hex of the API key, or NULL */
-	int lookup_key;            /* 1: read the record in the script */
+	const char *tag;      /* identity hash tag (keyspace_tag_*), or NULL
+	                       * to use the key's when key_hash is set */
+	const char *key_hash; /* sha256 hex of the API key, or NULL */
+	int lookup_key;       /* 1: read the record in the script */
 	const struct rl_policy *key_policy; /* cached key's policy, or NULL */
 	const char *now_us; /* tests only: fixed clock, else NULL */
 };
@@ -84,7 +82,8 @@ struct rl_query {
  * Builds the KEYS and ARGV of one ratelimit.lua call for q into args (a
  * caller-owned buffer of NUL-separated strings) and fills argv/argvlen
  * (pointers into args, valid until args changes) with at most max entries.
- * Returns the number of KEYS (>= 1), and *argc; -1 if max is too small.
+ * Returns the number of KEYS (>= 1), and *argc; -1 if max is too small or
+ * the tag or key hash is not of the shape keyspace.h requires.
  * A request with no applicable window gives argc with zero policies.
  */
 int ratelimit_build(const struct rl_query *q, struct buf *args,

@@ -17,6 +17,21 @@
  * source; NOSCRIPT makes one more round trip that loads the scripts that
  * were missing and re-runs the commands that got it (after the rest of
  * their batch, which is fine for independent commands).
+ *
+ * Replies are kept as hiredis built them, in the caller's store_batch, and
+ * the store_val views point into them.  Writes and reads are separate
+ * steps here (redisBufferWrite, then the reader) rather than
+ * redisGetReply(), which writes only when no reply is buffered: the
+ * deferred-command bookkeeping needs to know exactly what has been sent.
+ *
+ * Deferred commands (store_defer) only ever sit in the output buffer
+ * between calls, or have been sent by store_send() and owe replies.  A
+ * batch sends everything queued, reads those owed replies first, then its
+ * own.  Before reuse of an idle connection the owed replies (sent long
+ * enough ago to be here) are read, so that the poll for a server-side
+ * close sees only what nobody asked for.  A deferred script is preceded
+ * by SCRIPT LOAD once per connection: its arguments are not kept, so a
+ * NOSCRIPT could not be retried.
  */
 #include <errno.h>
 #include <poll.h>
@@ -37,10 +52,11 @@
 
 #define STORE_BACKOFF_MIN_MS 100
 #define STORE_BACKOFF_MAX_MS 5000
+/* Deferred commands queued before a store_flush() is forced: a bound on
+ * the output buffer and on the replies owed, never reached in practice. */
+#define STORE_DEFER_MAX 1024
 
-static const char *const store_sources[STORE_NSCRIPTS] = {
-    [STORE_SCRIPT_RATELIMIT] = lua_ratelimit,
-};
+#define store_sources lua_scripts
 
 struct store {
 	redisContext *c; /* NULL when not connected */
@@ -57,6 +73,13 @@ struct store {
 	long long retry_at_ms; /* monotonic: no connect before this */
 	long long used_ms;     /* monotonic: the last complete exchange */
 	unsigned long errors;
+
+	/* Deferred commands on c (see the top). */
+	size_t pending; /* replies owed, unsent included */
+	size_t unsent;  /* still in c's output buffer */
+	unsigned char loaded[STORE_NSCRIPTS]; /* SCRIPT LOAD sent on c */
+	unsigned long defer_errors;
+	unsigned long defer_dropped;
 };
 
 /*
@@ -169,6 +192,7 @@ store_new(const struct config *cfg)
 	return s;
 }
 
+/* Closes c; deferred commands still on it are lost, and counted. */
 static void
 store_disconnect(struct store *s)
 {
@@ -176,6 +200,10 @@ store_disconnect(struct store *s)
 		redisFree(s->c);
 		s->c = NULL;
 	}
+	s->defer_dropped += s->pending;
+	s->pending = 0;
+	s->unsent = 0;
+	memset(s->loaded, 0, sizeof s->loaded);
 }
 
 void
@@ -205,6 +233,24 @@ unsigned long
 store_error_count(const struct store *s)
 {
 	return s->errors;
+}
+
+unsigned long
+store_defer_error_count(const struct store *s)
+{
+	return s->defer_errors;
+}
+
+unsigned long
+store_defer_dropped_count(const struct store *s)
+{
+	return s->defer_dropped;
+}
+
+size_t
+store_defer_pending(const struct store *s)
+{
+	return s->pending;
 }
 
 /*
@@ -244,13 +290,82 @@ store_io_reason(const redisContext *c, int errno_saved)
 	return "redis: connection error";
 }
 
-/* Deep-copies a hiredis reply. */
-static void
-store_copy(const redisReply *r, struct store_val *v)
+/* ---- batches ---- */
+
+static const struct store_val store_nil;
+
+void
+store_batch_init(struct store_batch *b)
+{
+	memset(b, 0, sizeof *b);
+}
+
+void
+store_batch_reset(struct store_batch *b)
 {
 	size_t i;
 
+	for (i = 0; i < b->n; i++)
+		if (b->raw[i] != NULL)
+			freeReplyObject(b->raw[i]);
+	b->n = 0;
+}
+
+void
+store_batch_cleanup(struct store_batch *b)
+{
+	if (b == NULL)
+		return;
+	store_batch_reset(b);
+	free(b->raw);
+	free(b->vals);
+	store_batch_init(b);
+}
+
+const struct store_val *
+store_batch_reply(const struct store_batch *b, size_t i)
+{
+	if (b == NULL || i >= b->n || b->vals == NULL)
+		return &store_nil;
+	return &b->vals[i];
+}
+
+/* Makes room for n raw replies (all NULL). */
+static void
+store_batch_size(struct store_batch *b, size_t n)
+{
+	if (n > b->raw_cap) {
+		b->raw = xrealloc(b->raw, n * sizeof *b->raw);
+		b->raw_cap = n;
+	}
+	memset(b->raw, 0, n * sizeof *b->raw);
+	b->n = n;
+}
+
+/* How many views the elements of r's arrays need, at every depth. */
+static size_t
+store_count_elems(const redisReply *r)
+{
+	size_t i, n = 0;
+
+	if (r == NULL || r->type != REDIS_REPLY_ARRAY)
+		return 0;
+	for (i = 0; i < r->elements; i++)
+		n += 1 + store_count_elems(r->element[i]);
+	return n;
+}
+
+/* Fills v as a view of r; arrays take their elements from *next. */
+static void
+store_view(const redisReply *r, struct store_val *v, struct store_val *vals,
+    size_t *next)
+{
+	struct store_val *elem;
+	size_t i;
+
 	memset(v, 0, sizeof *v);
+	if (r == NULL)
+		return;
 	switch (r->type) {
 	case REDIS_REPLY_INTEGER:
 		v->type = STORE_INT;
@@ -259,55 +374,117 @@ store_copy(const redisReply *r, struct store_val *v)
 	case REDIS_REPLY_STRING:
 	case REDIS_REPLY_STATUS:
 	case REDIS_REPLY_ERROR:
+		/* hiredis NUL-terminates every string it builds. */
 		v->type = r->type == REDIS_REPLY_ERROR ? STORE_ERR : STORE_STR;
-		v->len = r->len;
-		v->str = xmalloc(r->len + 1);
-		if (r->len > 0)
-			memcpy(v->str, r->str, r->len);
-		v->str[r->len] = '\0';
+		v->str = r->str != NULL ? r->str : "";
+		v->len = r->str != NULL ? r->len : 0;
 		break;
 	case REDIS_REPLY_ARRAY:
 		v->type = STORE_ARR;
 		v->n = r->elements;
-		if (v->n > 0)
-			v->elem = xcalloc(v->n, sizeof *v->elem);
+		if (v->n == 0)
+			break;
+		elem = &vals[*next];
+		*next += v->n;
+		v->elem = elem;
 		for (i = 0; i < v->n; i++)
-			store_copy(r->element[i], &v->elem[i]);
+			store_view(r->element[i], &elem[i], vals, next);
 		break;
 	default: v->type = STORE_NIL; break;
 	}
 }
 
-void
-store_val_cleanup(struct store_val *v)
+/* Builds the views of every raw reply of b. */
+static void
+store_batch_views(struct store_batch *b)
 {
-	size_t i;
+	size_t i, total = b->n, next = b->n;
 
-	if (v == NULL)
-		return;
-	for (i = 0; i < v->n; i++)
-		store_val_cleanup(&v->elem[i]);
-	free(v->elem);
-	free(v->str);
-	memset(v, 0, sizeof *v);
+	for (i = 0; i < b->n; i++)
+		total += store_count_elems(b->raw[i]);
+	if (total > b->vals_cap) {
+		b->vals = xrealloc(b->vals, total * sizeof *b->vals);
+		b->vals_cap = total;
+	}
+	for (i = 0; i < b->n; i++)
+		store_view(b->raw[i], &b->vals[i], b->vals, &next);
 }
 
-/* Reads the next reply into v.  -1 on a broken or timed-out connection. */
+/* ---- reading and writing ---- */
+
+/* Writes everything in c's output buffer.  -1 (with *why) on failure. */
 static int
-store_read(struct store *s, struct store_val *v, const char **why)
+store_send_all(struct store *s, const char **why)
+{
+	int done = 0, saved;
+
+	do {
+		if (redisBufferWrite(s->c, &done) != REDIS_OK) {
+			saved = errno;
+			*why = store_io_reason(s->c, saved);
+			return -1;
+		}
+	} while (!done);
+	s->unsent = 0;
+	return 0;
+}
+
+/*
+ * Reads the next reply (never writing: see the top).  -1 on a broken or
+ * timed-out connection.  The caller frees *out.
+ */
+static int
+store_read(struct store *s, redisReply **out, const char **why)
 {
 	void *r = NULL;
 	int saved;
 
-	if (redisGetReply(s->c, &r) != REDIS_OK || r == NULL) {
-		saved = errno;
-		*why = store_io_reason(s->c, saved);
-		if (r != NULL)
-			freeReplyObject(r);
-		return -1;
+	*out = NULL;
+	if (redisGetReplyFromReader(s->c, &r) != REDIS_OK)
+		goto fail;
+	while (r == NULL) {
+		if (redisBufferRead(s->c) != REDIS_OK ||
+		    redisGetReplyFromReader(s->c, &r) != REDIS_OK)
+			goto fail;
 	}
-	store_copy(r, v);
-	freeReplyObject(r);
+	*out = r;
+	return 0;
+fail:
+	saved = errno;
+	*why = store_io_reason(s->c, saved);
+	if (r != NULL)
+		freeReplyObject(r);
+	return -1;
+}
+
+/*
+ * Reads and drops the replies owed to the first n pending deferred
+ * commands, counting (and logging) the errors.  -1 (with *why) when the
+ * connection broke.
+ */
+static int
+store_drain(struct store *s, size_t n, const char **why)
+{
+	static time_t last;
+	redisReply *r;
+
+	while (n > 0) {
+		if (store_read(s, &r, why) == -1)
+			return -1;
+		n--;
+		s->pending--;
+		if (r->type == REDIS_REPLY_ERROR) {
+			s->defer_errors++;
+			/* Loaded again before the next deferred script. */
+			if (r->str != NULL &&
+			    strncmp(r->str, "NOSCRIPT", 8) == 0)
+				memset(s->loaded, 0, sizeof s->loaded);
+			log_ratelimited(&last, LOG_LVL_WARN,
+			    "redis: a deferred command failed: %.200s",
+			    r->str != NULL ? r->str : "?");
+		}
+		freeReplyObject(r);
+	}
 	return 0;
 }
 
@@ -317,10 +494,9 @@ store_handshake(struct store *s, const char **why)
 {
 	const char *argv[3];
 	char db[16];
-	struct store_val v[2];
+	redisReply *v[2] = {NULL, NULL};
 	int argc, nsent = 0, i, rc = -1;
 
-	memset(v, 0, sizeof v);
 	if (s->addr.password != NULL) {
 		argc = 0;
 		argv[argc++] = "AUTH";
@@ -337,11 +513,13 @@ store_handshake(struct store *s, const char **why)
 		redisAppendCommandArgv(s->c, 2, argv, NULL);
 		nsent++;
 	}
+	if (nsent > 0 && store_send_all(s, why) == -1)
+		goto out;
 	for (i = 0; i < nsent; i++)
 		if (store_read(s, &v[i], why) == -1)
 			goto out;
 	for (i = 0; i < nsent; i++) {
-		if (v[i].type == STORE_ERR) {
+		if (v[i]->type == REDIS_REPLY_ERROR) {
 			/* Never echo the reply: it might quote the password. */
 			*why = (i == 0 && s->addr.password != NULL)
 			    ? "redis: AUTH failed"
@@ -352,7 +530,8 @@ store_handshake(struct store *s, const char **why)
 	rc = 0;
 out:
 	for (i = 0; i < 2; i++)
-		store_val_cleanup(&v[i]);
+		if (v[i] != NULL)
+			freeReplyObject(v[i]);
 	return rc;
 }
 
@@ -389,7 +568,13 @@ store_ready(struct store *s, const char **why)
 			rc = 0;
 			goto out;
 		}
-		if (!store_stale(s->c)) {
+		/*
+		 * Replies owed to deferred commands sent a while ago are here
+		 * by now: read them, or the poll would take them for a close.
+		 */
+		if (s->c->err == 0 &&
+		    store_drain(s, s->pending - s->unsent, &what) == 0 &&
+		    !store_stale(s->c)) {
 			rc = 0;
 			goto out;
 		}
@@ -480,10 +665,10 @@ store_append_load(struct store *s, int script)
 }
 
 static int
-store_noscript(const struct store_cmd *cmd, const struct store_val *v)
+store_noscript(const struct store_cmd *cmd, const redisReply *r)
 {
-	return cmd->script >= 0 && v->type == STORE_ERR && v->str != NULL &&
-	    strncmp(v->str, "NOSCRIPT", 8) == 0;
+	return cmd->script >= 0 && r != NULL && r->type == REDIS_REPLY_ERROR &&
+	    r->str != NULL && strncmp(r->str, "NOSCRIPT", 8) == 0;
 }
 
 static int
@@ -511,55 +696,60 @@ store_valid(const struct store_cmd *cmds, size_t n)
  */
 static int
 store_reload(struct store *s, const struct store_cmd *cmds, size_t n,
-    struct store_val *replies, const char **why)
+    struct store_batch *b, const char **why)
 {
 	int missing[STORE_NSCRIPTS] = {0};
-	struct store_val v;
+	redisReply *v;
 	size_t i;
-	int j, rc = -1;
+	int j;
 
-	memset(&v, 0, sizeof v);
 	for (i = 0; i < n; i++)
-		if (store_noscript(&cmds[i], &replies[i]))
+		if (store_noscript(&cmds[i], b->raw[i]))
 			missing[cmds[i].script] = 1;
 	for (j = 0; j < STORE_NSCRIPTS; j++)
 		if (missing[j])
 			store_append_load(s, j);
 	for (i = 0; i < n; i++)
-		if (store_noscript(&cmds[i], &replies[i]))
+		if (store_noscript(&cmds[i], b->raw[i]))
 			store_append(s, &cmds[i]);
+	if (store_send_all(s, why) == -1)
+		return -1;
 	for (j = 0; j < STORE_NSCRIPTS; j++) {
 		if (!missing[j])
 			continue;
 		if (store_read(s, &v, why) == -1)
-			goto out;
-		if (v.type != STORE_STR || strcmp(v.str, s->sha[j]) != 0)
-			log_error("redis: SCRIPT LOAD of script %d failed: %s",
-			    j, v.str ? v.str : "unexpected reply");
-		store_val_cleanup(&v);
+			return -1;
+		if (v->type != REDIS_REPLY_STRING ||
+		    strcmp(v->str, s->sha[j]) != 0)
+			log_error("redis: SCRIPT LOAD of %s failed: %s",
+			    lua_script_names[j],
+			    v->str ? v->str : "unexpected reply");
+		else
+			s->loaded[j] = 1;
+		freeReplyObject(v);
 	}
 	for (i = 0; i < n; i++) {
-		if (!store_noscript(&cmds[i], &replies[i]))
+		if (!store_noscript(&cmds[i], b->raw[i]))
 			continue;
-		store_val_cleanup(&replies[i]);
-		if (store_read(s, &replies[i], why) == -1)
-			goto out;
+		freeReplyObject(b->raw[i]);
+		b->raw[i] = NULL;
+		if (store_read(s, &v, why) == -1)
+			return -1;
+		b->raw[i] = v;
 	}
-	rc = 0;
-out:
-	return rc;
+	return 0;
 }
 
 int
 store_exec(struct store *s, const struct store_cmd *cmds, size_t n,
-    struct store_val *replies, const char **why)
+    struct store_batch *b, const char **why)
 {
 	const char *reason = NULL;
+	redisReply *r;
 	size_t i;
 	int noscript = 0, rc = -1;
 
-	for (i = 0; i < n; i++)
-		memset(&replies[i], 0, sizeof replies[i]);
+	store_batch_reset(b);
 	if (n == 0) {
 		rc = 0;
 		goto out;
@@ -572,13 +762,24 @@ store_exec(struct store *s, const struct store_cmd *cmds, size_t n,
 		goto out;
 	for (i = 0; i < n; i++)
 		store_append(s, &cmds[i]);
-	for (i = 0; i < n; i++) {
-		if (store_read(s, &replies[i], &reason) == -1)
-			goto broken;
-		noscript |= store_noscript(&cmds[i], &replies[i]);
-	}
-	if (noscript && store_reload(s, cmds, n, replies, &reason) == -1)
+	/* One write: what was deferred, then the batch. */
+	if (store_send_all(s, &reason) == -1)
 		goto broken;
+	if (store_drain(s, s->pending, &reason) == -1)
+		goto broken;
+	store_batch_size(b, n);
+	for (i = 0; i < n; i++) {
+		if (store_read(s, &r, &reason) == -1)
+			goto broken;
+		b->raw[i] = r;
+		if (store_noscript(&cmds[i], r))
+			noscript = 1;
+		else if (cmds[i].script >= 0)
+			s->loaded[cmds[i].script] = 1;
+	}
+	if (noscript && store_reload(s, cmds, n, b, &reason) == -1)
+		goto broken;
+	store_batch_views(b);
 	s->used_ms = store_clock_ms();
 	s->backoff_ms = 0;
 	s->retry_at_ms = 0;
@@ -586,8 +787,7 @@ store_exec(struct store *s, const struct store_cmd *cmds, size_t n,
 	goto out;
 broken:
 	store_fail(s, reason, NULL);
-	for (i = 0; i < n; i++)
-		store_val_cleanup(&replies[i]);
+	store_batch_reset(b);
 out:
 	if (rc == -1 && why != NULL)
 		*why = reason;
@@ -595,7 +795,7 @@ out:
 }
 
 int
-store_command(struct store *s, struct store_val *reply, const char **why,
+store_command(struct store *s, struct store_batch *b, const char **why,
     int argc, const char **argv)
 {
 	struct store_cmd cmd;
@@ -605,19 +805,104 @@ store_command(struct store *s, struct store_val *reply, const char **why,
 	cmd.argc = argc;
 	cmd.argv = argv;
 	cmd.argvlen = NULL;
-	return store_exec(s, &cmd, 1, reply, why);
+	return store_exec(s, &cmd, 1, b, why);
+}
+
+int
+store_flush(struct store *s)
+{
+	const char *reason = NULL;
+	int rc = -1;
+
+	if (s->c == NULL || s->pending == 0) {
+		rc = 0;
+		goto out;
+	}
+	if (store_send_all(s, &reason) == -1 ||
+	    store_drain(s, s->pending, &reason) == -1) {
+		store_fail(s, reason, NULL);
+		goto out;
+	}
+	s->used_ms = store_clock_ms();
+	rc = 0;
+out:
+	return rc;
+}
+
+int
+store_send(struct store *s)
+{
+	const char *reason = NULL;
+	int rc = -1;
+
+	if (s->c == NULL || s->unsent == 0) {
+		rc = 0;
+		goto out;
+	}
+	if (store_send_all(s, &reason) == -1) {
+		store_fail(s, reason, NULL);
+		goto out;
+	}
+	rc = 0;
+out:
+	return rc;
+}
+
+int
+store_defer(struct store *s, const struct store_cmd *cmds, size_t n)
+{
+	static time_t last;
+	const char *reason = NULL;
+	size_t i;
+	int rc = -1;
+
+	if (n == 0) {
+		rc = 0;
+		goto out;
+	}
+	if (!store_valid(cmds, n)) {
+		reason = "redis: invalid deferred command";
+		goto drop;
+	}
+	/* Only when nothing read the replies for very long: bound them. */
+	if (s->pending + n > STORE_DEFER_MAX)
+		(void)store_flush(s);
+	if (store_ready(s, &reason) == -1)
+		goto drop;
+	for (i = 0; i < n; i++) {
+		if (cmds[i].script >= 0 && !s->loaded[cmds[i].script]) {
+			store_append_load(s, cmds[i].script);
+			s->loaded[cmds[i].script] = 1;
+			s->pending++;
+			s->unsent++;
+		}
+		store_append(s, &cmds[i]);
+		s->pending++;
+		s->unsent++;
+	}
+	rc = 0;
+	goto out;
+drop:
+	s->defer_dropped += n;
+	log_ratelimited(&last, LOG_LVL_WARN, "%s (%zu deferred dropped)",
+	    reason ? reason : "redis: unavailable", n);
+out:
+	return rc;
 }
 
 int
 store_ping(struct store *s)
 {
 	const char *argv[] = {"PING"};
-	struct store_val v;
-	int up;
+	const struct store_val *v;
+	struct store_batch b;
+	int up = 0;
 
-	if (store_command(s, &v, NULL, 1, argv) == -1)
-		return 0;
-	up = v.type == STORE_STR && strcmp(v.str, "PONG") == 0;
-	store_val_cleanup(&v);
+	store_batch_init(&b);
+	if (store_command(s, &b, NULL, 1, argv) == 0) {
+		v = store_batch_reply(&b, 0);
+		up = v->type == STORE_STR && strcmp(v->str, "PONG") == 0;
+	}
+	store_batch_cleanup(&b);
 	return up;
 }

@@ -1,14 +1,9 @@
 /*
  * store_probe -- exercises src/store.c against a real redis-server that it
- * starts itself in a temporary directory (not part of `make check`: unit
- * tests need no servers).  Build by hand, for example:
- *
- *	sh src/lua/embed.sh src/lua/ratelimit.lua > /tmp/lua_scripts.c
- *	gcc -std=gnu11 -Isrc tests/integration/store_probe.c src/store.c \
- *	    src/ratelimit.c src/hdrs.c src/config.c src/buf.c src/xalloc.c \
- *	    src/log.c /tmp/lua_scripts.c -lhiredis -lcrypto -lconfig \
- *	    -o /tmp/store_probe
- *	/tmp/store_probe
+ * starts itself in a temporary directory.  Built by `make check` (a
+ * check_PROGRAMS entry) and run by tests/integration/test_store_probe.py;
+ * by hand: `make tests/integration/store_probe && ./tests/integration/
+ * store_probe` in the build directory.
  *
  * Checks: pipelined batches, EVALSHA with NOSCRIPT reload (first use and
  * after SCRIPT FLUSH), reconnect after a Redis restart without an error,
@@ -16,8 +11,16 @@
  * Redis is paused with DEBUG SLEEP (and no late reply read afterwards),
  * AUTH + SELECT, store_reconfigure and store_ping; and ratelimit_build ->
  * store_exec -> ratelimit_parse -> ratelimit_headers against the real
- * script (anonymous, key lookup, unknown key).  Prints "N passed, M
- * failed"; exits 1 on any failure.
+ * script (anonymous, key lookup, unknown key); replies as views that live
+ * until the batch is reused; deferred commands (sent with the next batch
+ * or at store_flush/store_send, their replies and errors dropped, lost
+ * and counted when the connection breaks, never a cause of a failed
+ * batch on an idle connection that Redis closed).
+ *
+ * A connection used within the last 250 ms is reused without polling for
+ * a server-side close (store.c, STORE_FRESH_MS): the tests that restart or
+ * reconfigure Redis wait that long first, as an idle gateway would have.
+ * Prints "N passed, M failed"; exits 1 on any failure.
  */
 #include <errno.h>
 #include <signal.h>
@@ -36,6 +39,7 @@
 #include "store.h"
 
 static char tmpdir[64];
+static struct store_batch B; /* the replies of the last exec */
 static char sockpath[128];
 static pid_t redis_pid = -1;
 static int passed, failed;
@@ -128,6 +132,16 @@ reply_is(const struct store_val *v, const char *s)
 	return v->type == STORE_STR && strcmp(v->str, s) == 0;
 }
 
+/* The reply to command i of the last exec on B. */
+#define R(i) store_batch_reply(&B, (i))
+
+/* Past STORE_FRESH_MS: the next call polls the connection first. */
+static void
+idle(void)
+{
+	sleep_ms(300);
+}
+
 static void
 config_init(struct config *cfg, int db, const char *password)
 {
@@ -157,17 +171,50 @@ test_pipeline(struct store *s)
 		{ -1, 0, 3, a0, NULL }, { -1, 0, 2, a1, NULL },
 		{ -1, 0, 2, a2, l2 }, { -1, 0, 3, a3, NULL },
 	};
-	struct store_val r[4];
 	const char *why = NULL;
-	int i;
+	const struct store_val *v;
 
-	CHECK(store_exec(s, cmds, 4, r, &why) == 0);
-	CHECK(reply_is(&r[0], "OK"));
-	CHECK(r[1].type == STORE_INT && r[1].i == 1);
-	CHECK(reply_is(&r[2], "v"));
-	CHECK(r[3].type == STORE_ERR && strncmp(r[3].str, "WRONGTYPE", 9) == 0);
-	for (i = 0; i < 4; i++)
-		store_val_cleanup(&r[i]);
+	CHECK(store_exec(s, cmds, 4, &B, &why) == 0);
+	CHECK(reply_is(R(0), "OK"));
+	CHECK(R(1)->type == STORE_INT && R(1)->i == 1);
+	CHECK(reply_is(R(2), "v"));
+	CHECK(R(3)->type == STORE_ERR && strncmp(R(3)->str, "WRONGTYPE", 9) == 0);
+	CHECK(R(4)->type == STORE_NIL);
+	/* Views into the batch: a reused batch answers for the new exec. */
+	v = R(2);
+	CHECK(store_exec(s, &cmds[1], 1, &B, &why) == 0);
+	CHECK(R(0)->type == STORE_INT && R(0)->i == 2);
+	CHECK(R(1)->type == STORE_NIL);
+	(void)v;
+}
+
+/* A large value comes back whole, as a view (no copy to check, but the
+ * bytes and the length must be right, NULs included). */
+static void
+test_large_value(struct store *s)
+{
+	size_t n = 1 << 20, i;
+	char *big = malloc(n);
+	const char *set[] = { "SET", "big", big };
+	size_t setlen[] = { 3, 3, n };
+	const char *get[] = { "GET", "big" };
+	const char *del[] = { "DEL", "big" };
+	struct store_cmd cmds[2] = {
+		{ -1, 0, 3, set, setlen }, { -1, 0, 2, get, NULL },
+	};
+	const char *why = NULL;
+	int same = 1;
+
+	for (i = 0; i < n; i++)
+		big[i] = (char)(i * 7);
+	CHECK(store_exec(s, cmds, 2, &B, &why) == 0);
+	CHECK(R(1)->type == STORE_STR && R(1)->len == n);
+	if (R(1)->type == STORE_STR && R(1)->len == n) {
+		same = memcmp(R(1)->str, big, n) == 0 && R(1)->str[n] == '\0';
+		CHECK(same);
+	}
+	CHECK(store_command(s, &B, &why, 2, del) == 0);
+	free(big);
 }
 
 /* A ratelimit.lua call: sliding window, limit 2 per minute. */
@@ -179,17 +226,17 @@ rl_call(struct store *s, const char *counter, long long *status,
 	    "sliding_window", "0", "1", "route", "0", "sliding_window", "1",
 	    "60", "2", "0", "2" };
 	struct store_cmd cmd = { STORE_SCRIPT_RATELIMIT, 2, 15, argv, NULL };
-	struct store_val r;
+	const struct store_val *r;
 	int rc;
 
-	rc = store_exec(s, &cmd, 1, &r, why);
+	rc = store_exec(s, &cmd, 1, &B, why);
+	r = R(0);
 	*status = -1;
-	if (rc == 0 && r.type == STORE_ARR && r.n == 14 &&
-	    r.elem[0].type == STORE_INT)
-		*status = r.elem[0].i;
-	else if (rc == 0 && r.type == STORE_ERR)
-		fprintf(stderr, "script error: %s\n", r.str);
-	store_val_cleanup(&r);
+	if (rc == 0 && r->type == STORE_ARR && r->n == 14 &&
+	    r->elem[0].type == STORE_INT)
+		*status = r->elem[0].i;
+	else if (rc == 0 && r->type == STORE_ERR)
+		fprintf(stderr, "script error: %s\n", r->str);
 	return rc;
 }
 
@@ -204,28 +251,22 @@ test_scripts(struct store *s)
 		{ -1, 0, 2, (const char *[]){ "ECHO", "mid" }, NULL },
 		{ STORE_SCRIPT_RATELIMIT, 2, 7, two, NULL },
 	};
-	struct store_val r, rs[3];
 	const char *why = NULL;
 	long long st;
 	unsigned long e0 = store_error_count(s);
-	int i;
 
 	/* Empty script cache on first use: NOSCRIPT is invisible. */
 	CHECK(rl_call(s, "t:{x}:c", &st, &why) == 0 && st == 0);
 	CHECK(rl_call(s, "t:{x}:c", &st, &why) == 0 && st == 0);
 	CHECK(rl_call(s, "t:{x}:c", &st, &why) == 0 && st == 1);
-	CHECK(store_command(s, &r, &why, 2, flush) == 0 && reply_is(&r, "OK"));
-	store_val_cleanup(&r);
+	CHECK(store_command(s, &B, &why, 2, flush) == 0 && reply_is(R(0), "OK"));
 	CHECK(rl_call(s, "t:{x}:c", &st, &why) == 0 && st == 1);
 	/* Two script calls in one batch after a flush: both retried. */
-	CHECK(store_command(s, &r, &why, 2, flush) == 0);
-	store_val_cleanup(&r);
-	CHECK(store_exec(s, cmds, 3, rs, &why) == 0);
-	CHECK(rs[0].type == STORE_ARR && rs[0].n == 5);
-	CHECK(reply_is(&rs[1], "mid"));
-	CHECK(rs[2].type == STORE_ARR && rs[2].n == 5);
-	for (i = 0; i < 3; i++)
-		store_val_cleanup(&rs[i]);
+	CHECK(store_command(s, &B, &why, 2, flush) == 0);
+	CHECK(store_exec(s, cmds, 3, &B, &why) == 0);
+	CHECK(R(0)->type == STORE_ARR && R(0)->n == 5);
+	CHECK(reply_is(R(1), "mid"));
+	CHECK(R(2)->type == STORE_ARR && R(2)->n == 5);
 	CHECK(store_error_count(s) == e0);
 }
 
@@ -236,6 +277,7 @@ test_restart(struct store *s)
 	const char *why = NULL;
 	long long st;
 
+	idle();
 	redis_stop();
 	redis_start(NULL);
 	/* Idle connection closed by the restart, scripts gone: no error. */
@@ -289,7 +331,6 @@ test_timeout(struct store *s)
 {
 	const char *e1[] = { "ECHO", "first" };
 	const char *e2[] = { "ECHO", "second" };
-	struct store_val r;
 	const char *why = NULL;
 	unsigned long e0 = store_error_count(s);
 	long long t0;
@@ -300,18 +341,17 @@ test_timeout(struct store *s)
 	cli = cli_bg("DEBUG", "SLEEP", "0.5");
 	sleep_ms(50);
 	t0 = now_ms();
-	CHECK(store_command(s, &r, &why, 2, e1) == -1);
+	CHECK(store_command(s, &B, &why, 2, e1) == -1);
 	CHECK(why != NULL && strstr(why, "timed out") != NULL);
 	CHECK(now_ms() - t0 < 250);
-	CHECK(r.type == STORE_NIL);
+	CHECK(R(0)->type == STORE_NIL);
 	CHECK(store_error_count(s) == e0 + 1);
 	fprintf(stderr, "  timeout after %lld ms: %s\n", now_ms() - t0,
 	    why ? why : "?");
 	waitpid(cli, &status, 0);
 	sleep_ms(150);
 	/* A new connection: the late "first" is never read. */
-	CHECK(store_command(s, &r, &why, 2, e2) == 0 && reply_is(&r, "second"));
-	store_val_cleanup(&r);
+	CHECK(store_command(s, &B, &why, 2, e2) == 0 && reply_is(R(0), "second"));
 }
 
 #define PHASH "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"
@@ -325,12 +365,10 @@ rl_request(struct store *s, const struct rl_query *q, struct rl_result *res,
 	const char *argv[64];
 	size_t argvlen[64];
 	struct store_cmd cmd;
-	struct store_val r;
 	const char *why = NULL;
 	int argc, nkeys, rc = -1;
 
 	buf_init(&args);
-	memset(&r, 0, sizeof r);
 	nkeys = ratelimit_build(q, &args, argv, argvlen, 64, &argc);
 	if (nkeys < 1)
 		goto out;
@@ -339,16 +377,15 @@ rl_request(struct store *s, const struct rl_query *q, struct rl_result *res,
 	cmd.argc = argc;
 	cmd.argv = argv;
 	cmd.argvlen = argvlen;
-	if (store_exec(s, &cmd, 1, &r, &why) == -1)
+	if (store_exec(s, &cmd, 1, &B, &why) == -1)
 		goto out;
-	if (r.type == STORE_ERR)
-		fprintf(stderr, "script error: %s\n", r.str);
-	if (ratelimit_parse(&r, res) == -1)
+	if (R(0)->type == STORE_ERR)
+		fprintf(stderr, "script error: %s\n", R(0)->str);
+	if (ratelimit_parse(R(0), res) == -1)
 		goto out;
 	ratelimit_headers(res, h);
 	rc = (int)res->status;
 out:
-	store_val_cleanup(&r);
 	buf_cleanup(&args);
 	return rc;
 }
@@ -361,7 +398,6 @@ test_ratelimit_e2e(struct store *s, struct config *cfg)
 	struct rl_query q;
 	struct rl_result res;
 	struct hdrs h;
-	struct store_val r;
 	const char *why = NULL;
 	const char *hset[] = { "HSET", "t:{k:" PHASH "}:rec", "id",
 	    "00000000deadbeef", "name", "probe", "expires", "0", "revoked",
@@ -378,7 +414,7 @@ test_ratelimit_e2e(struct store *s, struct config *cfg)
 	memset(&q, 0, sizeof q);
 	q.cfg = cfg;
 	q.route = &route;
-	q.tag = "i:0123";
+	q.tag = "i:0123456789abcdef0123456789abcdef";
 
 	hdrs_init(&h);
 	CHECK(rl_request(s, &q, &res, &h) == RL_ADMITTED);
@@ -401,8 +437,7 @@ test_ratelimit_e2e(struct store *s, struct config *cfg)
 	q.lookup_key = 1;
 	CHECK(rl_request(s, &q, &res, &h) == RL_KEY_UNKNOWN);
 	CHECK(res.n == 0 && !res.have_record);
-	CHECK(store_command(s, &r, &why, 22, hset) == 0 && r.type == STORE_INT);
-	store_val_cleanup(&r);
+	CHECK(store_command(s, &B, &why, 22, hset) == 0 && R(0)->type == STORE_INT);
 	CHECK(rl_request(s, &q, &res, &h) == RL_ADMITTED);
 	CHECK(res.have_record && strcmp(res.record.id, "00000000deadbeef") == 0);
 	CHECK(res.record.policy.present && res.record.policy.limit[RL_MINUTE] == 1);
@@ -421,11 +456,139 @@ test_ratelimit_e2e(struct store *s, struct config *cfg)
 	hdrs_cleanup(&h);
 }
 
+/* CLIENT ID of the store's connection (-1 on failure). */
+static long long
+client_id(struct store *s)
+{
+	const char *cid[] = { "CLIENT", "ID" };
+	const char *why = NULL;
+
+	if (store_command(s, &B, &why, 2, cid) != 0 || R(0)->type != STORE_INT)
+		return -1;
+	return R(0)->i;
+}
+
+static void
+test_defer(struct store *s)
+{
+	const char *incr[] = { "INCR", "d:n" };
+	const char *set[] = { "SET", "d:s", "x" };
+	const char *lpush[] = { "LPUSH", "d:s", "y" };	/* WRONGTYPE */
+	const char *get[] = { "GET", "d:n" };
+	const char *flush[] = { "SCRIPT", "FLUSH" };
+	const char *exists[] = { "EXISTS", "t:{x}:dc" };
+	const char *rl[] = { "t:{x}:rec", "t:{x}:dc", "1700000000000000", "0",
+	    "sliding_window", "0", "1", "route", "0", "sliding_window", "1",
+	    "60", "2", "0", "2" };
+	struct store_cmd d[3] = {
+		{ -1, 0, 2, incr, NULL }, { -1, 0, 3, set, NULL },
+		{ -1, 0, 3, lpush, NULL },
+	};
+	struct store_cmd g = { -1, 0, 2, get, NULL };
+	struct store_cmd script = { STORE_SCRIPT_RATELIMIT, 2, 15, rl, NULL };
+	unsigned long e0 = store_error_count(s);
+	unsigned long de0 = store_defer_error_count(s);
+	unsigned long dd0 = store_defer_dropped_count(s);
+	const char *why = NULL;
+	long long id1, id2;
+	char argbuf[8];
+	const char *gone[] = { "INCR", argbuf };
+
+	/* Queued, then sent ahead of the next batch: its GET sees them. */
+	CHECK(store_ping(s) == 1);
+	CHECK(store_defer(s, d, 2) == 0);
+	CHECK(store_defer(s, d, 1) == 0);
+	CHECK(store_defer_pending(s) == 3);
+	CHECK(store_exec(s, &g, 1, &B, &why) == 0 && reply_is(R(0), "2"));
+	CHECK(store_defer_pending(s) == 0);
+	CHECK(store_defer_error_count(s) == de0);
+	/* An error reply is counted; the batch's own replies stay in place. */
+	CHECK(store_defer(s, &d[2], 1) == 0);
+	CHECK(store_defer(s, d, 1) == 0);
+	CHECK(store_exec(s, &g, 1, &B, &why) == 0 && reply_is(R(0), "3"));
+	CHECK(store_defer_error_count(s) == de0 + 1);
+	/* store_flush: sent and answered now. */
+	CHECK(store_defer(s, d, 1) == 0);
+	CHECK(store_flush(s) == 0);
+	CHECK(store_defer_pending(s) == 0);
+	CHECK(store_exec(s, &g, 1, &B, &why) == 0 && reply_is(R(0), "4"));
+	/* argv may die once store_defer returns. */
+	snprintf(argbuf, sizeof argbuf, "d:n");
+	CHECK(store_defer(s, &(struct store_cmd){ -1, 0, 2, gone, NULL }, 1)
+	    == 0);
+	memset(argbuf, 'z', sizeof argbuf - 1);
+	CHECK(store_exec(s, &g, 1, &B, &why) == 0 && reply_is(R(0), "5"));
+	/*
+	 * A deferred script after a SCRIPT FLUSH the store did not see: that
+	 * one call gets NOSCRIPT (counted; its arguments are gone), the next
+	 * is preceded by SCRIPT LOAD and runs.
+	 */
+	CHECK(store_command(s, &B, &why, 2, flush) == 0);
+	CHECK(store_defer(s, &script, 1) == 0);
+	CHECK(store_flush(s) == 0);
+	CHECK(store_defer_error_count(s) == de0 + 2);
+	CHECK(store_defer(s, &script, 1) == 0);
+	CHECK(store_defer_pending(s) == 2);
+	CHECK(store_flush(s) == 0);
+	CHECK(store_defer_error_count(s) == de0 + 2);
+	CHECK(store_command(s, &B, &why, 2, exists) == 0 &&
+	    R(0)->type == STORE_INT && R(0)->i == 1);
+	/* store_send: written now, answers read by the next batch even on
+	 * an idle connection (not mistaken for a server-side close). */
+	id1 = client_id(s);
+	CHECK(store_defer(s, d, 1) == 0);
+	CHECK(store_send(s) == 0);
+	CHECK(store_defer_pending(s) == 1);
+	idle();
+	CHECK(store_exec(s, &g, 1, &B, &why) == 0 && reply_is(R(0), "6"));
+	id2 = client_id(s);
+	CHECK(id1 == id2 && id1 > 0);
+	CHECK(store_defer_dropped_count(s) == dd0);
+	CHECK(store_defer_error_count(s) == de0 + 2);
+	CHECK(store_error_count(s) == e0);
+
+	/* Redis restarted under queued commands: dropped and counted; the
+	 * next batch reconnects without an error. */
+	CHECK(store_defer(s, d, 2) == 0);
+	idle();
+	redis_stop();
+	redis_start(NULL);
+	CHECK(store_exec(s, &g, 1, &B, &why) == 0 && R(0)->type == STORE_NIL);
+	CHECK(store_defer_dropped_count(s) == dd0 + 2);
+	CHECK(store_error_count(s) == e0);
+	/* Sent, then the restart: the batch still works. */
+	CHECK(store_defer(s, d, 1) == 0);
+	CHECK(store_send(s) == 0);
+	idle();
+	redis_stop();
+	redis_start(NULL);
+	CHECK(store_exec(s, &g, 1, &B, &why) == 0 && R(0)->type == STORE_NIL);
+	CHECK(store_error_count(s) == e0);
+	CHECK(store_defer_pending(s) == 0);
+	/* Redis down: dropped at once, counted, never queued. */
+	redis_stop();
+	dd0 = store_defer_dropped_count(s);
+	CHECK(store_defer(s, d, 2) == -1 || store_flush(s) == -1);
+	CHECK(store_defer_dropped_count(s) == dd0 + 2);
+	CHECK(store_defer_pending(s) == 0);
+	CHECK(store_defer(s, d, 1) == -1);
+	CHECK(store_defer_dropped_count(s) == dd0 + 3);
+	redis_start(NULL);
+	/* Past the backoff, the store comes back. */
+	{
+		long long t0 = now_ms();
+
+		while (store_exec(s, &g, 1, &B, &why) == -1 &&
+		    now_ms() - t0 < 2000)
+			sleep_ms(10);
+		CHECK(store_ping(s) == 1);
+	}
+}
+
 static void
 test_auth_select_reconfigure(struct store **sp)
 {
 	struct config cfg;
-	struct store_val r;
 	const char *why = NULL;
 	const char *set[] = { "SET", "where", "db3" };
 	const char *get[] = { "GET", "where" };
@@ -433,40 +596,36 @@ test_auth_select_reconfigure(struct store **sp)
 	long long id1, id2;
 	struct store *s;
 
+	idle();
 	redis_stop();
 	redis_start("s3cret");
 	config_init(&cfg, 3, NULL);
 	store_reconfigure(*sp, &cfg);
 	s = *sp;
-	CHECK(store_command(s, &r, &why, 3, set) == -1);
+	CHECK(store_command(s, &B, &why, 3, set) == -1);
 	CHECK(why != NULL && strstr(why, "AUTH") == NULL);	/* NOAUTH on SELECT */
 	fprintf(stderr, "  without password: %s\n", why ? why : "?");
 	config_init(&cfg, 3, "s3cret");
 	store_reconfigure(s, &cfg);	/* new section: no backoff */
-	CHECK(store_command(s, &r, &why, 3, set) == 0 && reply_is(&r, "OK"));
-	store_val_cleanup(&r);
-	CHECK(store_command(s, &r, &why, 2, cid) == 0 && r.type == STORE_INT);
-	id1 = r.i;
-	store_val_cleanup(&r);
+	CHECK(store_command(s, &B, &why, 3, set) == 0 && reply_is(R(0), "OK"));
+	CHECK(store_command(s, &B, &why, 2, cid) == 0 && R(0)->type == STORE_INT);
+	id1 = R(0)->i;
 	/* The same section again: the connection stays. */
 	store_reconfigure(s, &cfg);
-	CHECK(store_command(s, &r, &why, 2, cid) == 0 && r.type == STORE_INT);
-	id2 = r.i;
-	store_val_cleanup(&r);
+	CHECK(store_command(s, &B, &why, 2, cid) == 0 && R(0)->type == STORE_INT);
+	id2 = R(0)->i;
 	CHECK(id1 == id2);
 	/* Another db: a new connection, and the key is not there. */
 	config_init(&cfg, 0, "s3cret");
 	store_reconfigure(s, &cfg);
-	CHECK(store_command(s, &r, &why, 2, get) == 0 && r.type == STORE_NIL);
-	store_val_cleanup(&r);
+	CHECK(store_command(s, &B, &why, 2, get) == 0 && R(0)->type == STORE_NIL);
 	config_init(&cfg, 3, "s3cret");
 	store_reconfigure(s, &cfg);
-	CHECK(store_command(s, &r, &why, 2, get) == 0 && reply_is(&r, "db3"));
-	store_val_cleanup(&r);
+	CHECK(store_command(s, &B, &why, 2, get) == 0 && reply_is(R(0), "db3"));
 	/* A wrong password: AUTH failed, without echoing it. */
 	config_init(&cfg, 3, "wrong");
 	store_reconfigure(s, &cfg);
-	CHECK(store_command(s, &r, &why, 2, get) == -1);
+	CHECK(store_command(s, &B, &why, 2, get) == -1);
 	CHECK(why != NULL && strcmp(why, "redis: AUTH failed") == 0);
 }
 
@@ -483,6 +642,7 @@ main(void)
 		return 1;
 	}
 	snprintf(sockpath, sizeof sockpath, "%s/redis.sock", tmpdir);
+	store_batch_init(&B);
 	redis_start(NULL);
 	config_init(&cfg, 0, NULL);
 	s = store_new(&cfg);
@@ -499,9 +659,14 @@ main(void)
 	test_timeout(s);
 	fprintf(stderr, "ratelimit end to end\n");
 	test_ratelimit_e2e(s, &cfg);
+	fprintf(stderr, "large value\n");
+	test_large_value(s);
+	fprintf(stderr, "deferred commands\n");
+	test_defer(s);
 	fprintf(stderr, "auth, select, reconfigure\n");
 	test_auth_select_reconfigure(&s);
 
+	store_batch_cleanup(&B);
 	store_free(s);
 	store_free(NULL);
 	redis_stop();

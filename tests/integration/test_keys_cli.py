@@ -504,6 +504,56 @@ def test_delete():
     assert tid not in keys and len(keys) == 2
 
 
+def test_delete_route_counters():
+    """Counters the gateway made for a key on a route with its own policy
+    (and the key's own policy) all go with the key; so does a counter of a
+    route that is no longer configured.  Names as in src/keyspace.h."""
+    sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+    import harness as h
+
+    out, _ = expect_ok(run("create", "routed", "--requests-per-minute", "50"))
+    key = out.strip()
+    assert KEY_RE.match(key), out
+    kid = [i for i, k in list_json().items() if k["name"] == "routed"][0]
+    tag = "{k:%s}" % sha(key)
+    r = ENV.client()
+    td = h.TempDir(prefix="apigw-keys-gw-")
+    try:
+        backend = h.start_backend(td)
+        redis = type("R", (), {"url": "unix://%s?db=0" % ENV.sock})()
+        cfg = h.base_config(
+            redis,
+            [{"prefix": "/limited", "backend": backend.url, "require_auth": True,
+              "rate_limit": {"algorithm": "sliding_window",
+                             "requests_per_minute": 100,
+                             "requests_per_hour": 1000}},
+             {"prefix": "/open", "backend": backend.url, "require_auth": True}],
+            api_keys={"header": "X-API-Key", "cache_ttl_s": 1})
+        cfg["redis"]["key_prefix"] = PREFIX
+        lt = h.Lighttpd(td, config=h.write_gateway_config(td, cfg), max_procs=1)
+        for path in ("/limited/a", "/limited/b", "/open/c"):
+            resp = h.request(lt.port, "GET", path, headers={"X-API-Key": key})
+            h.expect_status(resp, 200, path)
+        mine = [k.decode() for k in r.dump() if tag in k.decode()]
+        route = [k for k in mine if ":rl:r:" in k]
+        assert len(route) == 2, mine          # minute and hour
+        assert any(":rl:k:" in k for k in mine), mine
+        assert any(":rl:d:" in k for k in mine) is False, mine
+        # a route that has since left the config
+        r.cmd("SET", PREFIX + tag + ":rl:r:ffffffffffffffff:m", "1")
+        # another key's counter stays
+        other = PREFIX + "{k:%s}:rl:r:ffffffffffffffff:m" % sha("other")
+        r.cmd("SET", other, "1")
+    finally:
+        td.close()
+    expect_ok(run("delete", kid))
+    left = [k.decode() for k in r.dump() if tag in k.decode()]
+    assert left == [], left
+    assert r.cmd("EXISTS", other) == 1
+    r.cmd("DEL", other)
+    r.close()
+
+
 def test_redis_down():
     _, bid = STATE["basic"]
     ENV.stop_redis()
@@ -534,6 +584,7 @@ TESTS = [
     test_revoke,
     test_unknown_ids,
     test_delete,
+    test_delete_route_counters,
     test_redis_down,
 ]
 

@@ -373,30 +373,6 @@ test_id(void **state)
 }
 
 static void
-test_record_name(void **state)
-{
-	const char *hex =
-	    "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad";
-	struct buf b;
-
-	(void)state;
-	buf_init(&b);
-	keys_record_name("apigw:", hex, &b);
-	assert_string_equal(buf_cstr(&b), "apigw:{k:ba7816bf8f01cfea414140de"
-	    "5dae2223b00361a396177a9cb410ff61f20015ad}:rec");
-	buf_reset(&b);
-	keys_record_name("", hex, &b);
-	assert_string_equal(buf_cstr(&b), "{k:ba7816bf8f01cfea414140de5dae2223"
-	    "b00361a396177a9cb410ff61f20015ad}:rec");
-	/* it appends */
-	buf_reset(&b);
-	buf_puts(&b, "x ");
-	keys_record_name("p:", "00", &b);
-	assert_string_equal(buf_cstr(&b), "x p:{k:00}:rec");
-	buf_cleanup(&b);
-}
-
-static void
 test_equal(void **state)
 {
 	const char *h1 =
@@ -828,7 +804,6 @@ main(void)
 		cmocka_unit_test_setup(test_format_ok, fake_reset),
 		cmocka_unit_test_setup(test_hash_known_answers, fake_reset),
 		cmocka_unit_test_setup(test_id, fake_reset),
-		cmocka_unit_test_setup(test_record_name, fake_reset),
 		cmocka_unit_test_setup(test_equal, fake_reset),
 		cmocka_unit_test_setup(test_record_cleanup, fake_reset),
 		cmocka_unit_test_setup(test_duration, fake_reset),

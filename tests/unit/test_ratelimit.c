@@ -25,6 +25,7 @@
 #define HASH "0123456789abcdef0123456789abcdef" \
 	"0123456789abcdef0123456789abcdef"
 #define RID "00112233aabbccdd"
+#define IPH "00112233445566778899aabbccddeeff"
 
 static struct config cfg;
 static struct route route;
@@ -101,11 +102,11 @@ check_build(const struct rl_query *q, const char *want)
 static void
 test_build_anonymous_default(void **state)
 {
-	struct rl_query q = { &cfg, &route, "i:abc", NULL, 0, NULL, NULL };
+	struct rl_query q = { &cfg, &route, "i:" IPH, NULL, 0, NULL, NULL };
 
 	(void)state;
 	check_build(&q, "2;15;"
-	    "gw:{i:abc}:rec|gw:{i:abc}:rl:d:m|"
+	    "gw:{i:" IPH "}:rec|gw:{i:" IPH "}:rl:d:m|"
 	    "|0|sliding_window|0|1|"
 	    "default|0|sliding_window|1|60|60|0|2");
 }
@@ -113,7 +114,7 @@ test_build_anonymous_default(void **state)
 static void
 test_build_anonymous_route(void **state)
 {
-	struct rl_query q = { &cfg, &route, "i:abc", NULL, 0, NULL,
+	struct rl_query q = { &cfg, &route, "i:" IPH, NULL, 0, NULL,
 	    "1700000000000000" };
 
 	(void)state;
@@ -121,7 +122,7 @@ test_build_anonymous_route(void **state)
 	    0, 10, 100, 0, 20);
 	/* The route's policy replaces the default; burst on the minute. */
 	check_build(&q, "3;20;"
-	    "gw:{i:abc}:rec|gw:{i:abc}:rl:r:" RID ":m|gw:{i:abc}:rl:r:" RID ":h|"
+	    "gw:{i:" IPH "}:rec|gw:{i:" IPH "}:rl:r:" RID ":m|gw:{i:" IPH "}:rl:r:" RID ":h|"
 	    "1700000000000000|0|sliding_window|0|1|"
 	    "route|0|token_bucket|2|60|10|20|2|3600|100|100|3");
 }
@@ -129,26 +130,26 @@ test_build_anonymous_route(void **state)
 static void
 test_build_burst_per_window(void **state)
 {
-	struct rl_query q = { &cfg, &route, "i:abc", NULL, 0, NULL, NULL };
+	struct rl_query q = { &cfg, &route, "i:" IPH, NULL, 0, NULL, NULL };
 
 	(void)state;
 	/* gcra, burst 0: every window's capacity is its limit. */
 	policy_set(&route.rate_limit, "route", 1, RL_GCRA, 2, 0, 0, 50, 0);
 	check_build(&q, "3;20;"
-	    "gw:{i:abc}:rec|gw:{i:abc}:rl:r:" RID ":s|gw:{i:abc}:rl:r:" RID ":d|"
+	    "gw:{i:" IPH "}:rec|gw:{i:" IPH "}:rl:r:" RID ":s|gw:{i:" IPH "}:rl:r:" RID ":d|"
 	    "|0|sliding_window|0|1|"
 	    "route|0|gcra|2|1|2|2|2|86400|50|50|3");
 	/* gcra, burst 7: on the shortest window (the second) only. */
 	route.rate_limit.burst_size = 7;
 	check_build(&q, "3;20;"
-	    "gw:{i:abc}:rec|gw:{i:abc}:rl:r:" RID ":s|gw:{i:abc}:rl:r:" RID ":d|"
+	    "gw:{i:" IPH "}:rec|gw:{i:" IPH "}:rl:r:" RID ":s|gw:{i:" IPH "}:rl:r:" RID ":d|"
 	    "|0|sliding_window|0|1|"
 	    "route|0|gcra|2|1|2|7|2|86400|50|50|3");
 	/* fixed_window: no burst at all. */
 	policy_set(&route.rate_limit, "route", 1, RL_FIXED_WINDOW,
 	    0, 0, 9, 90, 4);
 	check_build(&q, "3;20;"
-	    "gw:{i:abc}:rec|gw:{i:abc}:rl:r:" RID ":h|gw:{i:abc}:rl:r:" RID ":d|"
+	    "gw:{i:" IPH "}:rec|gw:{i:" IPH "}:rl:r:" RID ":h|gw:{i:" IPH "}:rl:r:" RID ":d|"
 	    "|0|sliding_window|0|1|"
 	    "route|0|fixed_window|2|3600|9|0|2|86400|90|0|3");
 }
@@ -156,7 +157,7 @@ test_build_burst_per_window(void **state)
 static void
 test_build_inherit_and_shadow(void **state)
 {
-	struct rl_query q = { &cfg, &route, "i:abc", NULL, 0, NULL, NULL };
+	struct rl_query q = { &cfg, &route, "i:" IPH, NULL, 0, NULL, NULL };
 
 	(void)state;
 	cfg.rate_limit.algorithm = RL_GCRA;
@@ -166,7 +167,7 @@ test_build_inherit_and_shadow(void **state)
 	route.rate_limit.shadow = 1;
 	/* A shadow policy leaves the default in force. */
 	check_build(&q, "3;24;"
-	    "gw:{i:abc}:rec|gw:{i:abc}:rl:r:" RID ":m|gw:{i:abc}:rl:d:m|"
+	    "gw:{i:" IPH "}:rec|gw:{i:" IPH "}:rl:r:" RID ":m|gw:{i:" IPH "}:rl:d:m|"
 	    "|0|gcra|0|2|"
 	    "trial|1|gcra|1|60|3|3|2|"
 	    "default|0|gcra|1|60|60|60|3");
@@ -276,7 +277,7 @@ test_build_lookup_route(void **state)
 static void
 test_build_limits(void **state)
 {
-	struct rl_query q = { &cfg, &route, "i:abc", NULL, 0, NULL, NULL };
+	struct rl_query q = { &cfg, &route, "i:" IPH, NULL, 0, NULL, NULL };
 	struct buf args;
 	const char *argv[15];
 	size_t argvlen[15];
@@ -296,8 +297,20 @@ test_build_limits(void **state)
 	q.tag = NULL;
 	assert_int_equal(ratelimit_build(&q, &args, argv, argvlen, 15, &argc),
 	    -1);
+	/* An identity that was not hashed never names a key. */
+	q.tag = "i:203.0.113.9";
+	assert_int_equal(ratelimit_build(&q, &args, argv, argvlen, 15, &argc),
+	    -1);
+	q.tag = "k:" HASH "}x";
+	assert_int_equal(ratelimit_build(&q, &args, argv, argvlen, 15, &argc),
+	    -1);
+	q.tag = NULL;
+	q.key_hash = "not-a-hash";
+	assert_int_equal(ratelimit_build(&q, &args, argv, argvlen, 15, &argc),
+	    -1);
+	q.key_hash = NULL;
 	/* No applicable window: zero policies. */
-	q.tag = "i:abc";
+	q.tag = "i:" IPH;
 	cfg.rate_limit.limit[RL_MINUTE] = 0;
 	assert_int_equal(ratelimit_build(&q, &args, argv, argvlen, 15, &argc),
 	    1);
@@ -307,6 +320,25 @@ test_build_limits(void **state)
 }
 
 /* ---- replies built by hand ---- */
+
+/*
+ * A store_val is a read-only view of a batch's reply; the tests build
+ * their own trees on the heap, so they write through E() and free with
+ * val_free().
+ */
+#define E(v) ((struct store_val *)(uintptr_t)(v).elem)
+
+static void
+val_free(struct store_val *v)
+{
+	size_t i;
+
+	for (i = 0; i < v->n; i++)
+		val_free(&E(*v)[i]);
+	free((void *)(uintptr_t)v->elem);
+	free((void *)(uintptr_t)v->str);
+	memset(v, 0, sizeof *v);
+}
 
 static struct store_val
 v_int(long long i)
@@ -365,16 +397,16 @@ good_reply(void)
 {
 	struct store_val v = v_arr(5 + 3 * 9);
 
-	v.elem[0] = v_int(1);
-	v.elem[1] = v_int(1700000000123LL);
-	v.elem[2] = v_int(1800500);
-	v.elem[3] = v_arr(0);
-	v.elem[4] = v_int(3);
-	v_window(&v.elem[5], "route", 60, "sliding_window", 10, 0, 7, 30000,
+	E(v)[0] = v_int(1);
+	E(v)[1] = v_int(1700000000123LL);
+	E(v)[2] = v_int(1800500);
+	E(v)[3] = v_arr(0);
+	E(v)[4] = v_int(3);
+	v_window(&E(v)[5], "route", 60, "sliding_window", 10, 0, 7, 30000,
 	    0, 0);
-	v_window(&v.elem[14], "route", 3600, "sliding_window", 100, 0, 0,
+	v_window(&E(v)[14], "route", 3600, "sliding_window", 100, 0, 0,
 	    1800500, 0, 1);
-	v_window(&v.elem[23], "trial", 1, "token_bucket", 5, 20, 0, 250,
+	v_window(&E(v)[23], "trial", 1, "token_bucket", 5, 20, 0, 250,
 	    1, 1);
 	return v;
 }
@@ -385,11 +417,11 @@ lookup_reply(int status, int nwin)
 	struct store_val v = v_arr(5 + (size_t)nwin * 9), *r;
 	int i;
 
-	v.elem[0] = v_int(status);
-	v.elem[1] = v_int(1700000000000LL);
-	v.elem[2] = v_int(0);
-	v.elem[3] = v_arr(9);
-	r = v.elem[3].elem;
+	E(v)[0] = v_int(status);
+	E(v)[1] = v_int(1700000000000LL);
+	E(v)[2] = v_int(0);
+	E(v)[3] = v_arr(9);
+	r = E(E(v)[3]);
 	r[0] = v_str("0123456789abcdef");
 	r[1] = v_str("billing service");
 	r[2] = v_str("1800000000");
@@ -399,9 +431,9 @@ lookup_reply(int status, int nwin)
 	r[6] = v_str("0");
 	r[7] = v_str("1000");
 	r[8] = v_str("4");
-	v.elem[4] = v_int(nwin);
+	E(v)[4] = v_int(nwin);
 	for (i = 0; i < nwin; i++)
-		v_window(&v.elem[5 + i * 9], "key", i ? 86400 : 60, "gcra",
+		v_window(&E(v)[5 + i * 9], "key", i ? 86400 : 60, "gcra",
 		    i ? 1000 : 30, i ? 1000 : 4, 3, 2000, 0, 0);
 	return v;
 }
@@ -432,7 +464,7 @@ test_parse_good(void **state)
 	assert_int_equal(res.win[2].burst, 20);
 	assert_int_equal(res.win[2].shadow, 1);
 	ratelimit_result_cleanup(&res);
-	store_val_cleanup(&v);
+	val_free(&v);
 }
 
 static void
@@ -459,45 +491,45 @@ test_parse_lookup(void **state)
 	assert_int_equal(res.n, 2);
 	assert_int_equal(res.win[1].window, RL_DAY);
 	ratelimit_result_cleanup(&res);
-	store_val_cleanup(&v);
+	val_free(&v);
 
 	/* A key with no limits has no policy; alg "" is not set. */
 	v = lookup_reply(3, 0);
-	store_val_cleanup(&v.elem[3].elem[3]);
-	v.elem[3].elem[3] = v_str("");
-	store_val_cleanup(&v.elem[3].elem[5]);
-	v.elem[3].elem[5] = v_str("0");
-	store_val_cleanup(&v.elem[3].elem[7]);
-	v.elem[3].elem[7] = v_int(0);
+	val_free(&E(E(v)[3])[3]);
+	E(E(v)[3])[3] = v_str("");
+	val_free(&E(E(v)[3])[5]);
+	E(E(v)[3])[5] = v_str("0");
+	val_free(&E(E(v)[3])[7]);
+	E(E(v)[3])[7] = v_int(0);
 	assert_int_equal(ratelimit_parse(&v, &res), 0);
 	assert_int_equal(res.status, RL_KEY_REVOKED);
 	assert_int_equal(res.have_record, 1);
 	assert_int_equal(res.record.policy.present, 0);
 	assert_int_equal(res.record.policy.algorithm_set, 0);
 	ratelimit_result_cleanup(&res);
-	store_val_cleanup(&v);
+	val_free(&v);
 
 	/* Unknown key: an empty record. */
 	v = v_arr(5);
-	v.elem[0] = v_int(2);
-	v.elem[1] = v_int(1);
-	v.elem[2] = v_int(0);
-	v.elem[3] = v_arr(0);
-	v.elem[4] = v_int(0);
+	E(v)[0] = v_int(2);
+	E(v)[1] = v_int(1);
+	E(v)[2] = v_int(0);
+	E(v)[3] = v_arr(0);
+	E(v)[4] = v_int(0);
 	assert_int_equal(ratelimit_parse(&v, &res), 0);
 	assert_int_equal(res.status, RL_KEY_UNKNOWN);
 	assert_int_equal(res.have_record, 0);
 	assert_int_equal(res.n, 0);
 	ratelimit_result_cleanup(&res);
-	store_val_cleanup(&v);
+	val_free(&v);
 }
 
 /* Replaces element i (of v, or of window/record sub-arrays) with r. */
 static void
 replace(struct store_val *v, size_t i, struct store_val r)
 {
-	store_val_cleanup(&v->elem[i]);
-	v->elem[i] = r;
+	val_free(&E(*v)[i]);
+	E(*v)[i] = r;
 }
 
 static void
@@ -508,7 +540,7 @@ expect_bad(struct store_val *v)
 	assert_int_equal(ratelimit_parse(v, &res), -1);
 	assert_int_equal(res.n, 0);
 	ratelimit_result_cleanup(&res);
-	store_val_cleanup(v);
+	val_free(v);
 }
 
 static void
@@ -573,17 +605,17 @@ test_parse_malformed(void **state)
 	expect_bad(&v);
 
 	v = lookup_reply(0, 1);		/* record too short */
-	store_val_cleanup(&v.elem[3]);
-	v.elem[3] = v_arr(8);
+	val_free(&E(v)[3]);
+	E(v)[3] = v_arr(8);
 	expect_bad(&v);
 	v = lookup_reply(0, 1);		/* id too long */
-	replace(&v.elem[3], 0, v_str("0123456789abcdef0123456789abcdef0"));
+	replace(&E(v)[3], 0, v_str("0123456789abcdef0123456789abcdef0"));
 	expect_bad(&v);
 	v = lookup_reply(0, 1);		/* limit not a number */
-	replace(&v.elem[3], 5, v_str("ten"));
+	replace(&E(v)[3], 5, v_str("ten"));
 	expect_bad(&v);
 	v = lookup_reply(0, 1);		/* negative expiry */
-	replace(&v.elem[3], 2, v_str("-1"));
+	replace(&E(v)[3], 2, v_str("-1"));
 	expect_bad(&v);
 	v = lookup_reply(2, 0);		/* unknown key with a record */
 	expect_bad(&v);
@@ -592,13 +624,13 @@ test_parse_malformed(void **state)
 
 	/* More windows than RL_MAX_WINDOWS. */
 	v = v_arr(5 + 13 * 9);
-	v.elem[0] = v_int(0);
-	v.elem[1] = v_int(1);
-	v.elem[2] = v_int(0);
-	v.elem[3] = v_arr(0);
-	v.elem[4] = v_int(13);
+	E(v)[0] = v_int(0);
+	E(v)[1] = v_int(1);
+	E(v)[2] = v_int(0);
+	E(v)[3] = v_arr(0);
+	E(v)[4] = v_int(13);
 	for (size_t i = 0; i < 13; i++)
-		v_window(&v.elem[5 + i * 9], "d", 60, "gcra", 1, 1, 0, 0, 0, 0);
+		v_window(&E(v)[5 + i * 9], "d", 60, "gcra", 1, 1, 0, 0, 0, 0);
 	expect_bad(&v);
 }
 
@@ -617,16 +649,16 @@ test_parse_mutations(void **state)
 			repl[0] = v_int(-7);
 			repl[1] = v_str("");
 			repl[2] = v_arr(1);
-			repl[2].elem[0] = v_int(1);
+			E(repl[2])[0] = v_int(1);
 			memset(&repl[3], 0, sizeof repl[3]);
 			replace(&v, i, repl[t]);
 			for (size_t k = 0; k < 4; k++)
 				if (k != t)
-					store_val_cleanup(&repl[k]);
+					val_free(&repl[k]);
 			if (ratelimit_parse(&v, &res) == 0)
 				assert_true(res.n <= RL_MAX_WINDOWS);
 			ratelimit_result_cleanup(&res);
-			store_val_cleanup(&v);
+			val_free(&v);
 		}
 	}
 }
@@ -809,7 +841,7 @@ test_roundtrip_names(void **state)
 	assert_string_equal(buf_cstr(&j), "[\"route-hour\"]");
 	buf_cleanup(&j);
 	ratelimit_result_cleanup(&res);
-	store_val_cleanup(&v);
+	val_free(&v);
 }
 
 int

@@ -1,0 +1,228 @@
+/*
+ * keyspace -- Redis key names; the layout is documented in keyspace.h.
+ *
+ * The shape checks are cheap and run on every name: a caller that passes
+ * a raw string where a hash belongs gets -1, never a name made of it.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "buf.h"
+#include "config.h"
+#include "keys.h"
+#include "keyspace.h"
+
+static const char keyspace_suffix[RL_NWINDOWS] = {'s', 'm', 'h', 'd'};
+
+char
+keyspace_window_suffix(enum rl_window w)
+{
+	return (unsigned)w < RL_NWINDOWS ? keyspace_suffix[w] : '?';
+}
+
+/* Is s exactly n lower-case hex digits? */
+static int
+keyspace_hex_ok(const char *s, size_t n)
+{
+	size_t i;
+
+	if (s == NULL)
+		return 0;
+	for (i = 0; i < n; i++) {
+		if (!((s[i] >= '0' && s[i] <= '9') ||
+		        (s[i] >= 'a' && s[i] <= 'f')))
+			return 0;
+	}
+	return s[n] == '\0';
+}
+
+static int
+keyspace_window_ok(enum rl_window w)
+{
+	return (unsigned)w < RL_NWINDOWS;
+}
+
+static const char *
+keyspace_prefix(const char *prefix)
+{
+	return prefix != NULL ? prefix : "";
+}
+
+int
+keyspace_tag_key(char tag[KEYSPACE_TAG_LEN], const char *key_hash)
+{
+	tag[0] = '\0';
+	if (!keyspace_hex_ok(key_hash, KEYSPACE_HASH_HEX))
+		return -1;
+	snprintf(tag, KEYSPACE_TAG_LEN, "k:%s", key_hash);
+	return 0;
+}
+
+void
+keyspace_short_hash(
+    const void *data, size_t len, char out[KEYSPACE_SHORT_HEX + 1])
+{
+	char hex[KEYS_HASH_HEX + 1];
+
+	keys_hash(data, len, hex);
+	memcpy(out, hex, KEYSPACE_SHORT_HEX);
+	out[KEYSPACE_SHORT_HEX] = '\0';
+}
+
+void
+keyspace_tag_ip(char tag[KEYSPACE_TAG_LEN], const char *ip)
+{
+	char hex[KEYSPACE_SHORT_HEX + 1];
+
+	keyspace_short_hash(ip, strlen(ip), hex);
+	snprintf(tag, KEYSPACE_TAG_LEN, "i:%s", hex);
+}
+
+int
+keyspace_tag_ok(const char *tag)
+{
+	if (tag == NULL)
+		return 0;
+	if (strncmp(tag, "k:", 2) == 0)
+		return keyspace_hex_ok(tag + 2, KEYSPACE_HASH_HEX);
+	if (strncmp(tag, "i:", 2) == 0)
+		return keyspace_hex_ok(tag + 2, KEYSPACE_SHORT_HEX);
+	return 0;
+}
+
+int
+keyspace_key_record(struct buf *out, const char *prefix, const char *key_hash)
+{
+	if (!keyspace_hex_ok(key_hash, KEYSPACE_HASH_HEX))
+		return -1;
+	return buf_printf(
+	    out, "%s{k:%s}:rec", keyspace_prefix(prefix), key_hash);
+}
+
+int
+keyspace_tag_record(struct buf *out, const char *prefix, const char *tag)
+{
+	if (!keyspace_tag_ok(tag))
+		return -1;
+	return buf_printf(out, "%s{%s}:rec", keyspace_prefix(prefix), tag);
+}
+
+/* <prefix>{<tag>}:rl:<kind>:<w> for the three policies. */
+static int
+keyspace_rl(struct buf *out, const char *prefix, const char *tag,
+    const char *kind, enum rl_window w)
+{
+	if (!keyspace_tag_ok(tag) || !keyspace_window_ok(w))
+		return -1;
+	return buf_printf(out, "%s{%s}:rl:%s:%c", keyspace_prefix(prefix), tag,
+	    kind, keyspace_suffix[w]);
+}
+
+int
+keyspace_rl_key(
+    struct buf *out, const char *prefix, const char *tag, enum rl_window w)
+{
+	return keyspace_rl(out, prefix, tag, "k", w);
+}
+
+int
+keyspace_rl_route(struct buf *out, const char *prefix, const char *tag,
+    const char *route_id, enum rl_window w)
+{
+	char kind[2 + 16 + 1];
+
+	if (!keyspace_hex_ok(route_id, 16))
+		return -1;
+	snprintf(kind, sizeof kind, "r:%s", route_id);
+	return keyspace_rl(out, prefix, tag, kind, w);
+}
+
+int
+keyspace_rl_default(
+    struct buf *out, const char *prefix, const char *tag, enum rl_window w)
+{
+	return keyspace_rl(out, prefix, tag, "d", w);
+}
+
+int
+keyspace_rl_pattern(struct buf *out, const char *prefix, const char *tag)
+{
+	size_t start = out->len;
+	const char *p;
+	int rc = BUF_OK;
+
+	if (!keyspace_tag_ok(tag))
+		return -1;
+	for (p = keyspace_prefix(prefix); *p != '\0' && rc == BUF_OK; p++) {
+		if (strchr("*?[]\\", *p) != NULL)
+			rc = buf_putc(out, '\\');
+		if (rc == BUF_OK)
+			rc = buf_putc(out, *p);
+	}
+	if (rc == BUF_OK)
+		rc = buf_printf(out, "{%s}:rl:*", tag);
+	if (rc != BUF_OK) {
+		out->len = start;
+		if (out->p != NULL)
+			out->p[start] = '\0';
+	}
+	return rc;
+}
+
+int
+keyspace_key_index(struct buf *out, const char *prefix, const char *id)
+{
+	if (!keys_id_ok(id))
+		return -1;
+	return buf_printf(out, "%skeyid:%s", keyspace_prefix(prefix), id);
+}
+
+int
+keyspace_key_set(struct buf *out, const char *prefix)
+{
+	return buf_printf(out, "%skeys", keyspace_prefix(prefix));
+}
+
+static int
+keyspace_cache(struct buf *out, const char *prefix, const char *hash, char part)
+{
+	if (!keyspace_hex_ok(hash, KEYSPACE_HASH_HEX))
+		return -1;
+	return buf_printf(
+	    out, "%s{c:%s}:%c", keyspace_prefix(prefix), hash, part);
+}
+
+int
+keyspace_cache_entry(struct buf *out, const char *prefix, const char *hash)
+{
+	return keyspace_cache(out, prefix, hash, 'e');
+}
+
+int
+keyspace_cache_lock(struct buf *out, const char *prefix, const char *hash)
+{
+	return keyspace_cache(out, prefix, hash, 'l');
+}
+
+int
+keyspace_breaker(struct buf *out, const char *prefix, const char *url_hash)
+{
+	if (!keyspace_hex_ok(url_hash, KEYSPACE_SHORT_HEX))
+		return -1;
+	return buf_printf(out, "%s{b:%s}", keyspace_prefix(prefix), url_hash);
+}
+
+int
+keyspace_metric(struct buf *out, const char *prefix, const char *name)
+{
+	const char *p;
+
+	if (name == NULL || name[0] == '\0')
+		return -1;
+	for (p = name; *p != '\0'; p++) {
+		if (!((*p >= 'a' && *p <= 'z') || (*p >= '0' && *p <= '9') ||
+		        *p == '_' || *p == '.' || *p == ':' || *p == '-'))
+			return -1;
+	}
+	return buf_printf(out, "%sm:%s", keyspace_prefix(prefix), name);
+}
