@@ -519,12 +519,18 @@ run_master(const char *addr, int nworkers, struct config *cfg)
 		    strerror(errno));
 		goto out;
 	}
-	if (pipe2(pfd, O_CLOEXEC | O_NONBLOCK) != 0) {
+	/* Only the master's end is non-blocking: a worker's report must not
+	 * be lost to a full pipe. */
+	if (pipe2(pfd, O_CLOEXEC) != 0) {
 		fprintf(stderr, "apigw: pipe: %s\n", strerror(errno));
 		goto out;
 	}
 	m->ready_rd = pfd[0];
 	m->ready_wr = pfd[1];
+	if (fcntl(m->ready_rd, F_SETFL, O_NONBLOCK) != 0) {
+		fprintf(stderr, "apigw: fcntl: %s\n", strerror(errno));
+		goto out;
+	}
 
 	set_signal(SIGTERM, on_term);
 	set_signal(SIGINT, on_term);
