@@ -126,14 +126,72 @@ buf_cstr(const struct buf *b)
 	return b->p != NULL ? b->p : "";
 }
 
+/*
+ * Length of the well-formed UTF-8 sequence at u (2 to 4), or, when it is
+ * ill-formed, minus the number of bytes of its maximal subpart (the lead
+ * byte and the continuation bytes that were still acceptable), which one
+ * U+FFFD replaces.  u[0] >= 0x80.  The ranges of the second byte are those
+ * of Unicode's table 3-7 (no overlong forms, surrogates or > U+10FFFF).
+ */
+static int
+utf8_sequence(const unsigned char *u)
+{
+	unsigned char lo = 0x80, hi = 0xbf;
+	int n, i;
+
+	if (u[0] >= 0xc2 && u[0] <= 0xdf)
+		n = 2;
+	else if (u[0] >= 0xe0 && u[0] <= 0xef) {
+		n = 3;
+		if (u[0] == 0xe0)
+			lo = 0xa0;
+		else if (u[0] == 0xed)
+			hi = 0x9f;
+	} else if (u[0] >= 0xf0 && u[0] <= 0xf4) {
+		n = 4;
+		if (u[0] == 0xf0)
+			lo = 0x90;
+		else if (u[0] == 0xf4)
+			hi = 0x8f;
+	} else
+		return -1; /* continuation byte, C0, C1 or F5..FF */
+	for (i = 1; i < n; i++) {
+		/* The terminating NUL fails here too: no read past it. */
+		if (u[i] < lo || u[i] > hi)
+			return -i;
+		lo = 0x80;
+		hi = 0xbf;
+	}
+	return n;
+}
+
 int
 buf_json_escape(struct buf *b, const char *s)
 {
 	const unsigned char *u = (const unsigned char *)s;
 	size_t start = b->len;
-	int rc = BUF_OK;
+	int rc = BUF_OK, n;
 
-	for (; *u != '\0' && rc == BUF_OK; u++) {
+	while (*u != '\0' && rc == BUF_OK) {
+		if (*u >= 0x80) {
+			n = utf8_sequence(u);
+			if (n < 0) {
+				rc = buf_puts(b, "\\ufffd");
+				u += -n;
+			} else if (u[0] == 0xe2 && u[1] == 0x80 &&
+			    (u[2] == 0xa8 || u[2] == 0xa9)) {
+				/* Line and paragraph separators: valid JSON,
+				 * but line breaks to JavaScript and some log
+				 * readers. */
+				rc = buf_printf(
+				    b, "\\u%04x", 0x2000 + (u[2] - 0x80));
+				u += n;
+			} else {
+				rc = buf_append(b, u, (size_t)n);
+				u += n;
+			}
+			continue;
+		}
 		switch (*u) {
 		case '"': rc = buf_puts(b, "\\\""); break;
 		case '\\': rc = buf_puts(b, "\\\\"); break;
@@ -146,6 +204,7 @@ buf_json_escape(struct buf *b, const char *s)
 			else
 				rc = buf_putc(b, (char)*u);
 		}
+		u++;
 	}
 	if (rc != BUF_OK) {
 		b->len = start;

@@ -60,8 +60,19 @@ int buf_printf(struct buf *b, const char *fmt, ...)
 /* Returns b's text ("" when empty); valid until the next change to b. */
 const char *buf_cstr(const struct buf *b);
 /*
- * Appends s as the inside of a JSON string (no quotes), escaped.  On
- * BUF_TOO_BIG nothing of s was appended.
+ * Appends s as the inside of a JSON string (no quotes), so that the result
+ * is valid JSON and valid UTF-8 whatever the bytes of s (which often come
+ * from the client): '"' and '\' get a backslash, control characters (and
+ * DEL, U+2028, U+2029) become \n, \r, \t or \u00XX, well-formed UTF-8 is
+ * kept as it is, and each ill-formed part (a stray byte, an overlong form,
+ * a surrogate, a code point above U+10FFFF, a truncated sequence) becomes
+ * one \ufffd, as WHATWG and Unicode's "maximal subpart" practice say.
+ * For example (C notation for the bytes):
+ *
+ *	in:  "caf\xc3\xa9\x01\xff"
+ *	out: "caf\xc3\xa9\\u0001\\ufffd"   (JSON text: caf<U+00E9>\u0001\ufffd)
+ *
+ * On BUF_TOO_BIG nothing of s was appended.
  */
 int buf_json_escape(struct buf *b, const char *s);
 

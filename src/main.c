@@ -13,6 +13,7 @@
  *    accepting, lets in-flight requests finish, and exits.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <poll.h>
 #include <signal.h>
@@ -31,10 +32,11 @@
 #include "config.h"
 #include "gateway.h"
 #include "log.h"
+#include "plugin.h"
 #include "request.h"
 #include "xalloc.h"
 
-#define MAX_WORKERS 512
+#define MAX_WORKERS 256 /* --workers at most */
 #define STOP_GRACE_S 30
 
 static volatile sig_atomic_t got_term;
@@ -112,6 +114,31 @@ load_or_report(const char *path)
 	return cfg;
 }
 
+/*
+ * --check-config loads the plugins too (dlopen, init, fini), as nginx -t
+ * loads its modules: a plugin that a worker could not load is an error in
+ * the config, reported as "file:line: plugins: PATH: reason".
+ */
+static int
+check_plugins(const struct config *cfg)
+{
+	struct plugins *ps;
+	char *err = NULL;
+	int rc = 1;
+
+	log_set_level((enum log_level)cfg->log.level);
+	ps = plugins_load(cfg, &err);
+	if (ps == NULL) {
+		fprintf(stderr, "%s\n", err);
+		goto out;
+	}
+	plugins_free(ps);
+	rc = 0;
+out:
+	free(err);
+	return rc;
+}
+
 static int
 listen_is_unix(int fd)
 {
@@ -142,6 +169,29 @@ wait_for_request(int listen_fd, int kept_fd)
 		pfd[n++].events = POLLIN;
 	}
 	return poll(pfd, n, 1000) > 0;
+}
+
+/* In a --listen worker, its end of the master's ready pipe; else -1. */
+static int ready_fd = -1;
+
+/*
+ * Tells the --listen master that this worker built its gateway and is
+ * about to accept: a new generation takes over only then.  A no-op when a
+ * web server spawned the process.
+ */
+static void
+worker_report_ready(void)
+{
+	pid_t self = getpid();
+
+	if (ready_fd < 0)
+		return;
+	/* Shorter than PIPE_BUF: written whole or not at all. */
+	if (write(ready_fd, &self, sizeof self) != (ssize_t)sizeof self)
+		log_error(
+		    "cannot report ready to the master: %s", strerror(errno));
+	close(ready_fd);
+	ready_fd = -1;
 }
 
 /* Serves requests on listen_fd until SIGTERM.  Takes ownership of cfg. */
@@ -175,6 +225,7 @@ serve(int listen_fd, struct config *cfg)
 		free(err);
 		return 1;
 	}
+	worker_report_ready();
 	FCGX_InitRequest(&fr, listen_fd, FCGI_FAIL_ACCEPT_ON_INTR);
 	request_init(&req);
 	unix_socket = listen_is_unix(listen_fd);
@@ -222,67 +273,295 @@ serve(int listen_fd, struct config *cfg)
 	return 0;
 }
 
-/* ---- the --listen master
- * ----------------------------------------------------- */
+/* ---- the --listen master -------------------------------------------------
+ *
+ * A generation is the set of workers forked with one config.  The live
+ * generation serves.  SIGHUP reads the file again and starts a new
+ * generation beside the live one; it takes over (and the old workers are
+ * told to finish and exit) only when one of its workers reported ready,
+ * that is built its gateway, plugins included.  A new generation whose
+ * worker exits before that, or that is not ready in READY_TIMEOUT_S, is
+ * dropped and the live one goes on serving: it is not retried until the
+ * next SIGHUP, as nothing changed that could make it work.
+ */
+
+/* Room for three generations (live, starting, retiring); a further one
+ * waits for slots to free. */
+#define MAX_SLOTS (3 * MAX_WORKERS)
+#define READY_TIMEOUT_S 30
 
 struct worker {
 	pid_t pid;
 	unsigned gen; /* config generation it was forked with */
 };
 
+struct master {
+	int listen_fd;
+	int ready_rd, ready_wr; /* workers write their pid when ready */
+	int nworkers, nslots;
+	struct config *cfg;      /* the live generation's */
+	unsigned gen;            /* the live generation */
+	struct config *next_cfg; /* the starting generation's, or NULL */
+	unsigned next_gen;
+	int next_spawned;
+	time_t next_deadline;
+	unsigned last_gen;
+	int deaths;
+	time_t last_death;
+	struct worker w[MAX_SLOTS];
+};
+
 static sigset_t master_oldmask;
 
-/* Forks a worker that serves with (its copy of) the master's cfg. */
+/* Forks a worker that serves with (its copy of) cfg. */
 static pid_t
-spawn_worker(int fd, struct config *cfg)
+spawn_worker(const struct master *m, struct config *cfg)
 {
 	pid_t pid = fork();
 
 	if (pid != 0)
 		return pid; /* parent, or -1 */
 	sigprocmask(SIG_SETMASK, &master_oldmask, NULL);
-	_exit(serve(fd, cfg));
+	close(m->ready_rd);
+	ready_fd = m->ready_wr;
+	_exit(serve(m->listen_fd, cfg));
+}
+
+/* Forks one worker of generation gen into a free slot.  Returns 0, or -1
+ * when no slot is free (retiring workers hold them) or fork failed. */
+static int
+master_spawn(struct master *m, unsigned gen, struct config *cfg)
+{
+	pid_t pid;
+	int i, rc = -1;
+
+	for (i = 0; i < m->nslots && m->w[i].pid != 0; i++)
+		;
+	if (i == m->nslots)
+		goto out;
+	pid = spawn_worker(m, cfg);
+	if (pid < 0) {
+		log_error("fork: %s", strerror(errno));
+		goto out;
+	}
+	m->w[i].pid = pid;
+	m->w[i].gen = gen;
+	rc = 0;
+out:
+	return rc;
 }
 
 static int
-count_workers(const struct worker *w, int n, unsigned gen, int any_gen)
+count_workers(const struct master *m, unsigned gen, int any_gen)
 {
 	int i, c = 0;
 
-	for (i = 0; i < n; i++)
-		if (w[i].pid > 0 && (any_gen || w[i].gen == gen))
+	for (i = 0; i < m->nslots; i++)
+		if (m->w[i].pid > 0 && (any_gen || m->w[i].gen == gen))
 			c++;
 	return c;
 }
 
+/* Sends sig to the workers of generation gen, or of every generation but
+ * gen when but is set. */
 static void
-signal_workers(const struct worker *w, int n, unsigned except_gen, int sig)
+signal_workers(const struct master *m, unsigned gen, int but, int sig)
 {
 	int i;
 
-	for (i = 0; i < n; i++)
-		if (w[i].pid > 0 && w[i].gen != except_gen)
-			kill(w[i].pid, sig);
+	for (i = 0; i < m->nslots; i++)
+		if (m->w[i].pid > 0 && (m->w[i].gen == gen) != but)
+			kill(m->w[i].pid, sig);
 }
 
+/* Stops the starting generation and forgets its config. */
+static void
+master_drop_next(struct master *m, int sig)
+{
+	signal_workers(m, m->next_gen, 0, sig);
+	config_free(m->next_cfg);
+	m->next_cfg = NULL;
+}
+
+/* The starting generation can serve: it becomes the live one and the
+ * others finish their requests and exit. */
+static void
+master_promote(struct master *m)
+{
+	config_free(m->cfg);
+	m->cfg = m->next_cfg;
+	m->next_cfg = NULL;
+	m->gen = m->next_gen;
+	m->deaths = 0;
+	log_info("SIGHUP: new workers ready; retiring the old ones");
+	signal_workers(m, m->gen, 1, SIGTERM);
+}
+
+/* Reads the pids of workers that reported ready. */
+static void
+master_read_ready(struct master *m)
+{
+	pid_t pids[64];
+	ssize_t n;
+	size_t i;
+	int j;
+
+	/* Each report is one write of one pid, shorter than PIPE_BUF and so
+	 * never split: reads return whole pids. */
+	while ((n = read(m->ready_rd, pids, sizeof pids)) > 0) {
+		for (i = 0; i < (size_t)n / sizeof pids[0]; i++) {
+			for (j = 0; j < m->nslots; j++)
+				if (m->w[j].pid == pids[i])
+					break;
+			/* Reports from the live generation need nothing. */
+			if (j < m->nslots && m->next_cfg != NULL &&
+			    m->w[j].gen == m->next_gen)
+				master_promote(m);
+		}
+	}
+}
+
+static void
+describe_status(int status, char *out, size_t len)
+{
+	if (WIFSIGNALED(status))
+		snprintf(out, len, "killed by signal %d", WTERMSIG(status));
+	else
+		snprintf(out, len, "exit status %d", WEXITSTATUS(status));
+}
+
+/* Reaps exited workers; a starting generation that lost one is dropped. */
+static void
+master_reap(struct master *m)
+{
+	char how[64];
+	pid_t pid;
+	int i, status;
+
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		for (i = 0; i < m->nslots && m->w[i].pid != pid; i++)
+			;
+		if (i == m->nslots)
+			continue;
+		m->w[i].pid = 0;
+		if (got_term)
+			continue;
+		describe_status(status, how, sizeof how);
+		if (m->next_cfg != NULL && m->w[i].gen == m->next_gen) {
+			log_error("SIGHUP: new worker %ld failed to start "
+			          "(%s); still serving with the previous "
+			          "configuration; send SIGHUP again once "
+			          "%s is fixed",
+			    (long)pid, how, m->next_cfg->path);
+			master_drop_next(m, SIGTERM);
+		} else if (m->w[i].gen == m->gen) {
+			log_warn("worker %ld exited (%s); restarting",
+			    (long)pid, how);
+			m->deaths =
+			    time(NULL) - m->last_death < 2 ? m->deaths + 1 : 0;
+			m->last_death = time(NULL);
+		}
+		/* else a retired worker finished */
+	}
+}
+
+/* SIGHUP: reads the file again and starts a new generation with it. */
+static void
+master_reload(struct master *m)
+{
+	struct config *ncfg = load_or_report(m->cfg->path);
+
+	if (ncfg == NULL) {
+		log_error("SIGHUP: invalid configuration; keeping the old one");
+		return;
+	}
+	if (m->next_cfg != NULL) {
+		log_warn("SIGHUP: new workers still starting; replacing them");
+		master_drop_next(m, SIGTERM);
+	}
+	m->next_cfg = ncfg;
+	m->next_gen = ++m->last_gen;
+	m->next_spawned = 0;
+	m->next_deadline = time(NULL) + READY_TIMEOUT_S;
+	log_info("SIGHUP: configuration read; starting new workers");
+}
+
+/* Forks what the live and the starting generation miss. */
+static void
+master_fill(struct master *m)
+{
+	int have = count_workers(m, m->gen, 0);
+
+	if (m->deaths > 5) {
+		/* Crashing in a loop: do not spin. */
+		log_error("workers keep dying; pausing a second");
+		sleep(1);
+		m->deaths = 0;
+	}
+	while (have < m->nworkers && master_spawn(m, m->gen, m->cfg) == 0)
+		have++;
+	/* Each worker of a new generation is forked once: one that dies
+	 * before it is ready drops the generation (master_reap). */
+	while (m->next_cfg != NULL && m->next_spawned < m->nworkers &&
+	    master_spawn(m, m->next_gen, m->next_cfg) == 0)
+		m->next_spawned++;
+	if (m->next_cfg != NULL && time(NULL) >= m->next_deadline) {
+		log_error("SIGHUP: new workers not ready after %d s; still "
+		          "serving with the previous configuration",
+		    READY_TIMEOUT_S);
+		master_drop_next(m, SIGKILL); /* stuck before serving */
+	}
+}
+
+/* Sleeps until a signal or a ready report (or the starting generation's
+ * deadline), with the master's signals unblocked meanwhile. */
+static void
+master_wait(const struct master *m)
+{
+	struct pollfd pfd = {.fd = m->ready_rd, .events = POLLIN};
+	struct timespec ts = {0, 0};
+	time_t now = time(NULL);
+
+	if (m->next_cfg != NULL && m->next_deadline > now)
+		ts.tv_sec = m->next_deadline - now;
+	if (ppoll(&pfd, 1, m->next_cfg != NULL ? &ts : NULL, &master_oldmask) <
+	        0 &&
+	    errno != EINTR)
+		log_error("ppoll: %s", strerror(errno));
+}
+
+/* Runs the master until SIGTERM.  Takes ownership of cfg. */
 static int
 run_master(const char *addr, int nworkers, struct config *cfg)
 {
-	struct worker w[MAX_WORKERS];
-	int nslots = nworkers * 2; /* room for two generations */
-	unsigned gen = 1;
+	struct master *m = xcalloc(1, sizeof *m);
 	sigset_t block;
-	time_t stop_deadline = 0, last_death = 0;
-	int fd, i, deaths = 0;
+	time_t stop_deadline = 0;
+	int pfd[2], rc = 1;
 
-	fd = FCGX_OpenSocket(addr, 128);
-	if (fd < 0) {
+	m->cfg = cfg;
+	m->gen = m->last_gen = 1;
+	m->nworkers = nworkers;
+	m->nslots = 3 * nworkers;
+	m->ready_rd = m->ready_wr = -1;
+	m->listen_fd = FCGX_OpenSocket(addr, 128);
+	if (m->listen_fd < 0) {
 		fprintf(stderr, "apigw: cannot listen on %s: %s\n", addr,
 		    strerror(errno));
-		config_free(cfg);
-		return 1;
+		goto out;
 	}
-	memset(w, 0, sizeof w);
+	/* Only the master's end is non-blocking: a worker's report must not
+	 * be lost to a full pipe. */
+	if (pipe2(pfd, O_CLOEXEC) != 0) {
+		fprintf(stderr, "apigw: pipe: %s\n", strerror(errno));
+		goto out;
+	}
+	m->ready_rd = pfd[0];
+	m->ready_wr = pfd[1];
+	if (fcntl(m->ready_rd, F_SETFL, O_NONBLOCK) != 0) {
+		fprintf(stderr, "apigw: fcntl: %s\n", strerror(errno));
+		goto out;
+	}
 
 	set_signal(SIGTERM, on_term);
 	set_signal(SIGINT, on_term);
@@ -300,89 +579,47 @@ run_master(const char *addr, int nworkers, struct config *cfg)
 	log_info("listening on %s with %d workers", addr, nworkers);
 
 	for (;;) {
-		pid_t pid;
-		int status;
-
 		got_chld = 0;
-		while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-			for (i = 0; i < nslots; i++) {
-				if (w[i].pid != pid)
-					continue;
-				w[i].pid = 0;
-				if (got_term || w[i].gen != gen)
-					continue;
-				log_warn(
-				    "worker %ld exited (status %d); restarting",
-				    (long)pid, status);
-				deaths = time(NULL) - last_death < 2
-				    ? deaths + 1
-				    : 0;
-				last_death = time(NULL);
-			}
-		}
-
+		/* Ready reports first: a worker that reported and then died
+		 * has its report in the pipe by the time it is reaped. */
+		master_read_ready(m);
+		master_reap(m);
 		if (got_hup && !got_term) {
-			struct config *ncfg;
-
 			got_hup = 0;
-			ncfg = load_or_report(cfg->path);
-			if (ncfg == NULL)
-				log_error("SIGHUP: invalid configuration; "
-				          "keeping the old one");
-			else {
-				config_free(cfg);
-				cfg = ncfg;
-				gen++;
-				log_info("SIGHUP: configuration reloaded; "
-				         "replacing workers");
-			}
+			master_reload(m);
 		}
-
 		if (got_term) {
 			if (stop_deadline == 0) {
 				stop_deadline = time(NULL) + STOP_GRACE_S;
-				signal_workers(w, nslots, 0, SIGTERM);
+				/* all: no generation is numbered 0 */
+				signal_workers(m, 0, 1, SIGTERM);
 			}
-			if (count_workers(w, nslots, 0, 1) == 0)
+			if (count_workers(m, 0, 1) == 0)
 				break;
-			if (time(NULL) >= stop_deadline)
-				signal_workers(w, nslots, 0, SIGKILL);
+			if (time(NULL) >= stop_deadline) {
+				signal_workers(m, 0, 1, SIGKILL);
+			}
 			alarm(1);
-		} else {
-			int have = count_workers(w, nslots, gen, 0);
-
-			if (deaths > 5) {
-				/* Crashing in a loop: do not spin. */
-				log_error(
-				    "workers keep dying; pausing a second");
-				sleep(1);
-				deaths = 0;
-			}
-			for (i = 0; i < nslots && have < nworkers; i++) {
-				if (w[i].pid != 0)
-					continue;
-				w[i].pid = spawn_worker(fd, cfg);
-				w[i].gen = gen;
-				if (w[i].pid < 0) {
-					log_error("fork: %s", strerror(errno));
-					w[i].pid = 0;
-					break;
-				}
-				have++;
-			}
-			/* The new generation is up: retire the old one, which
-			 * finishes its in-flight requests first. */
-			signal_workers(w, nslots, gen, SIGTERM);
-		}
+		} else
+			master_fill(m);
 		if (!got_chld && !got_hup)
-			sigsuspend(&master_oldmask);
+			master_wait(m);
 	}
 	if (addr[0] == '/')
 		unlink(addr);
-	close(fd);
-	config_free(cfg);
 	log_info("stopped");
-	return 0;
+	rc = 0;
+out:
+	if (m->listen_fd >= 0)
+		close(m->listen_fd);
+	if (m->ready_rd >= 0) {
+		close(m->ready_rd);
+		close(m->ready_wr);
+	}
+	config_free(m->next_cfg);
+	config_free(m->cfg);
+	free(m);
+	return rc;
 }
 
 int
@@ -410,11 +647,11 @@ main(int argc, char **argv)
 			errno = 0;
 			workers = (int)strtol(optarg, &end, 10);
 			if (errno != 0 || *end != '\0' || workers < 1 ||
-			    workers > MAX_WORKERS / 2) {
+			    workers > MAX_WORKERS) {
 				fprintf(stderr,
 				    "apigw: --workers: must be a number "
 				    "from 1 to %d\n",
-				    MAX_WORKERS / 2);
+				    MAX_WORKERS);
 				return 1;
 			}
 			break;
@@ -449,8 +686,9 @@ main(int argc, char **argv)
 	if (cfg == NULL)
 		return 1;
 	if (check) {
+		rc = check_plugins(cfg);
 		config_free(cfg);
-		return 0;
+		return rc;
 	}
 	if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0) {
 		fprintf(stderr, "apigw: curl_global_init failed\n");

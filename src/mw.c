@@ -162,6 +162,8 @@ clf_escape(struct buf *b, const char *s)
 	}
 }
 
+/* Appends "name":"value" (null for NULL); any bytes in value, a client's
+ * included, give valid JSON. */
 static void
 json_field(struct buf *b, const char *name, const char *value, int comma)
 {
@@ -183,6 +185,8 @@ access_log_write(struct access_log *al, const struct request *r,
 {
 	const char *path = r->path != NULL ? r->path : r->raw_path;
 	const char *route = r->route != NULL ? r->route->prefix : NULL;
+	const char *ref = request_header(r, "Referer");
+	const char *ua = request_header(r, "User-Agent");
 	struct tm tm;
 	char ts[64];
 	ssize_t n;
@@ -208,11 +212,10 @@ access_log_write(struct access_log *al, const struct request *r,
 		json_field(b, "cache", r->cache_status, 1);
 		json_field(b, "request_id", r->request_id, 1);
 		json_field(b, "error", r->error, 1);
+		json_field(b, "referer", ref, 1);
+		json_field(b, "user_agent", ua, 1);
 		buf_puts(b, "}\n");
 	} else {
-		const char *ref = request_header(r, "Referer");
-		const char *ua = request_header(r, "User-Agent");
-
 		strftime(ts, sizeof ts, "%d/%b/%Y:%H:%M:%S %z", &tm);
 		clf_escape(b, r->client_ip);
 		buf_puts(b, " - ");

@@ -579,6 +579,42 @@ def access_log_json(c):
 
 
 @test
+def access_log_json_non_utf8(c):
+    # Raw bytes that are not UTF-8 (0xff), overlong and truncated sequences
+    # and surrogates in the path, the query and headers: the log line must
+    # still be JSON (json.loads on bytes decodes strict UTF-8).  lighttpd
+    # refuses such a path unless told not to normalize it (another web
+    # server may pass it on), and refuses raw control characters always.
+    rid = "log-json-bytes"
+    req = (b"GET /api/echo/\xff\xc3\xa9x?q=\xe2\x82 HTTP/1.1\r\n"
+           b"Host: 127.0.0.1\r\n"
+           b"User-Agent: ua-\xff-\xed\xa0\x80-\r\n"
+           b"Referer: http://ref/\xfe\xc0\xaf\r\n"
+           b"X-Request-ID: " + rid.encode() + b"\r\n"
+           b"Connection: close\r\n\r\n")
+    lt = h.Lighttpd(c.td, config=c.config, max_procs=1, name="lighttpd-raw",
+                    extra='server.http-parseopts = ( "url-normalize" => "disable" )\n')
+    r = h.raw_request(lt.port, req)
+    expect_status(r, 200, "raw 0xff path")
+    wait_log_lines(c.access_log, rid, timeout=5)
+    lt.stop()
+    with open(c.access_log, "rb") as f:
+        lines = [l for l in f.read().splitlines() if rid.encode() in l]
+    eq(len(lines), 1, "log lines for %s" % rid)
+    try:
+        rec = json.loads(lines[0])
+    except ValueError as e:
+        raise AssertionError("access log line is not JSON (%s): %r" % (e, lines[0]))
+    eq(rec["request_id"], rid, "request_id")
+    eq(rec["user_agent"], "ua-\ufffd-\ufffd\ufffd\ufffd-", "user_agent")
+    eq(rec["referer"], "http://ref/\ufffd\ufffd\ufffd", "referer")
+    check("\ufffd\u00e9x" in rec["path"], "path %r" % rec["path"])
+    eq(rec["query"], "q=\ufffd", "query")
+    for line in h.read_text(c.access_log).splitlines():
+        json.loads(line)  # every line is JSON
+
+
+@test
 def access_log_client_address(c):
     # the client is resolved through trusted proxies (SPEC section 5)
     expect_status(get(c, "/api/echo", headers={"X-Request-ID": "log-xff-1",

@@ -141,6 +141,66 @@ def sighup_with_invalid_config_keeps_old(c):
         h.write_gateway_config(c.td, c.cfg)  # valid again for later tests
 
 
+EXAMPLE_PLUGIN = os.path.join(h.TOP_BUILDDIR, "tests", "plugins", "require_authorization.so")
+
+
+def failed_starts(c):
+    return h.read_text(c.pool.log_path).count("failed to start")
+
+
+@test
+def sighup_with_broken_plugin_keeps_old_workers(c):
+    # The file parses, so the master takes it, but no worker can load the
+    # plugin: the old generation must go on serving.
+    check(os.path.exists(EXAMPLE_PLUGIN), "%s not built (make check builds it)" % EXAMPLE_PLUGIN)
+    not_elf = c.td.write("not-a-plugin.so", "this is not a shared object\n")
+    workers = set(c.pool.worker_pids())
+    eq(len(workers), 2, "workers before")
+    try:
+        for n, bad in enumerate([c.td.join("no-such-plugin.so"), not_elf], 1):
+            h.write_gateway_config(c.td, h.base_config(c.redis, routes(c), plugins=[{"path": bad}]))
+            os.kill(c.pool.pid, signal.SIGHUP)
+            h.wait_for(lambda: failed_starts(c) >= n, timeout=10,
+                       what="the master to report the failed start (%s)" % c.pool.log_tail())
+            for _ in range(4):
+                echo(c.port, "/api/still")
+            check(c.pool.proc.alive(), "master died: %s" % c.pool.log_tail())
+            eq(set(c.pool.worker_pids()), workers, "workers after a SIGHUP whose workers failed")
+            check("plugins: %s: cannot load" % bad in h.read_text(c.pool.log_path),
+                  "the worker's error names the plugin: %s" % c.pool.log_tail())
+        # No retry until the next SIGHUP.
+        time.sleep(1.5)
+        eq(failed_starts(c), 2, "failed starts reported (one per SIGHUP)")
+        eq(set(c.pool.worker_pids()), workers, "workers a while later")
+        for _ in range(4):
+            echo(c.port, "/api/still")
+
+        # A config whose plugin loads replaces them.
+        good = h.base_config(c.redis, routes(c), plugins=[{"path": EXAMPLE_PLUGIN,
+                                                           "config": {"realm": "hup"}}])
+        h.write_gateway_config(c.td, good)
+        os.kill(c.pool.pid, signal.SIGHUP)
+
+        def replaced():
+            now = set(c.pool.worker_pids())
+            rs = [get(c.port, "/api/auth") for _ in range(4)]
+            return len(now) == 2 and not (now & workers) and all(r.status == 401 for r in rs)
+        h.wait_for(replaced, timeout=10, interval=0.2, what="new workers with the plugin")
+        r = get(c.port, "/api/auth")
+        eq(r.headers.get("WWW-Authenticate"), 'Bearer realm="hup"', "the new plugin answers")
+        eq(echo(c.port, "/api/auth", headers={"Authorization": "Bearer x"})["path"], "/api/auth",
+           "authorized request forwarded")
+        eq(failed_starts(c), 2, "failed starts after the good SIGHUP")
+    finally:
+        h.write_gateway_config(c.td, c.cfg)
+        before = set(c.pool.worker_pids())
+        os.kill(c.pool.pid, signal.SIGHUP)
+        h.wait_for(lambda: get(c.port, "/api/auth").status == 200
+                   and not (set(c.pool.worker_pids()) & before)
+                   and len(c.pool.worker_pids()) == 2, timeout=10, interval=0.2,
+                   what="workers without the plugin again (%s)" % c.pool.log_tail())
+
+
 @test
 def sigterm_is_graceful(c):
     pool = h.ApigwListen(c.td, c.config, workers=1, name="apigw-term")

@@ -178,7 +178,8 @@ def refused_at_startup(c, name, plugin_path, expect_in_log):
     the plugin were absent, and apigw's one-line error names the plugin."""
     cfg = h.write_gateway_config(c.td, plugin_config(c, [{"path": plugin_path}]), name + ".conf")
     try:
-        port = h.Lighttpd(c.td, config=cfg, max_procs=2, name=name).port
+        # check=False: --check-config would refuse the file first.
+        port = h.Lighttpd(c.td, config=cfg, max_procs=2, name=name, check=False).port
     except h.HarnessError:
         # Workers that exit at once may never be counted; lighttpd itself
         # runs (and is stopped by the temp dir's cleanup).
@@ -213,6 +214,42 @@ def refused_config_is_fatal(c):
     refused_at_startup(c, "lt-init", c.probe, "plugin probe refused its configuration")
     check("plugin probe: answer must be 42" in log_text(c.td, "lt-init"),
           "the plugin's own log line")
+
+
+def check_config(path):
+    p = subprocess.run([h.apigw_bin(), "--check-config", "--config", path],
+                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                       timeout=20)
+    return p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
+
+
+@test
+def check_config_loads_plugins(c):
+    # Like `nginx -t` with modules: each plugin is loaded, initialised and
+    # unloaded, so a broken one is reported before a reload or a restart.
+    rc, out, err = check_config(c.config)
+    eq((rc, out, err), (0, "", ""), "--check-config with loadable plugins")
+    not_elf = c.td.write("not-elf.so", "not a shared object\n")
+    cases = [
+        ("missing", [{"path": c.td.join("no-such-plugin.so")}], "cannot load: "),
+        ("not-elf", [{"path": not_elf}], "cannot load: "),
+        ("wrong-abi", [{"path": c.wrong_abi}], "built for plugin ABI 99, this apigw needs ABI 1"),
+        ("refused", [{"path": EXAMPLE, "config": {"realm": "api"}},
+                     {"path": c.probe, "config": {"answer": 41}}],
+         "plugin probe refused its configuration"),
+    ]
+    for name, plugins, reason in cases:
+        path = h.write_gateway_config(c.td, plugin_config(c, plugins), "check-%s.conf" % name)
+        rc, out, err = check_config(path)
+        eq(rc, 1, "--check-config exit status with a %s plugin (stderr %r)" % (name, err))
+        eq(out, "", "--check-config stdout with a %s plugin" % name)
+        bad = plugins[-1]["path"]
+        # The line of the plugin's group: the "{" before its path.
+        lines = h.read_text(path).splitlines()
+        line = [i for i, l in enumerate(lines) if 'path = "%s"' % bad in l][0]
+        want = "%s:%d: plugins: %s: %s" % (path, line, bad, reason)
+        check(any(l.startswith(want) for l in err.splitlines()),
+              "%s: want a line starting %r in %r" % (name, want, err))
 
 
 def write_with_new_mtime(path, text):
