@@ -36,7 +36,8 @@
  *	  simply not stored);
  *	- no Set-Cookie (a cookie is one client's, never everyone's);
  *	- a Vary that parses (below) and is not "*";
- *	- a single valid Content-Length no larger than max_object_bytes
+ *	- a valid Content-Length (repeated only with the same value) no
+ *	  larger than max_object_bytes
  *	  (absent is allowed: the body is then measured while it streams,
  *	  and the caller must drop the copy once it passes the bound);
  *	- if the request carried Authorization, the response says public or
