@@ -100,8 +100,8 @@ access_plan(void *self, struct exchange *x)
 	q.route = r->route;
 
 	if (r->route->require_auth) {
-		switch (auth_key_from_request(
-		    r, cfg->api_keys.header, a->hash)) {
+		switch (
+		    auth_key_from_request(r, cfg->api_keys.header, a->hash)) {
 		case AUTH_KEY_OK: break;
 		case AUTH_KEY_MISSING:
 			return respond_unauthorized(x, "missing API key",
@@ -196,8 +196,8 @@ access_decide(void *self, struct exchange *x)
 	memset(&res, 0, sizeof res);
 	reply = plan_reply(x->plan, a->slot);
 	if (reply == NULL)
-		return redis_down(a, x,
-		    x->plan->why != NULL ? x->plan->why : "unreachable");
+		return redis_down(
+		    a, x, x->plan->why != NULL ? x->plan->why : "unreachable");
 	if (reply->type == STORE_ERR)
 		return redis_down(a, x, reply->str);
 	if (ratelimit_parse(reply, &res) != 0) {

@@ -20,7 +20,9 @@ forward_header_class(const struct config *cfg, const char *name)
 	};
 	static const char *const gateway[] = {
 	    "Expect",
-	    "Proxy", /* httpoxy: never meaningful to a backend */
+	    "Proxy",     /* httpoxy: never meaningful to a backend */
+	    "Forwarded", /* the client's word for its own address: the */
+	    "X-Real-IP", /* gateway's X-Forwarded-For is the one to trust */
 	    "X-Forwarded-For",
 	    "X-Forwarded-Proto",
 	    "X-Forwarded-Host",
@@ -76,8 +78,8 @@ forward_headers(const struct config *cfg, const struct request *r,
 	for (i = 0; i < r->headers.n; i++)
 		if (forward_header_class(cfg, r->headers.v[i].name) ==
 		    FORWARD_PASS)
-			hdrs_add(out, r->headers.v[i].name,
-			    r->headers.v[i].value);
+			hdrs_add(
+			    out, r->headers.v[i].name, r->headers.v[i].value);
 	hdrs_strip_hop_by_hop(out);
 
 	xff = hdrs_get(&r->headers, "X-Forwarded-For");

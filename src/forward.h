@@ -25,10 +25,10 @@ struct request;
 
 /* How the gateway treats a header field name (forward_header_class). */
 enum forward_class {
-	FORWARD_PASS = 0,  /* the client's field goes to the backend */
-	FORWARD_GATEWAY,   /* dropped; the gateway sets its own */
-	FORWARD_FRAMING,   /* Host, Content-Length, Transfer-Encoding:
-	                      frame the request; plugins may not touch them */
+	FORWARD_PASS = 0, /* the client's field goes to the backend */
+	FORWARD_GATEWAY,  /* dropped; the gateway sets its own */
+	FORWARD_FRAMING,  /* Host, Content-Length, Transfer-Encoding:
+	                     frame the request; plugins may not touch them */
 };
 
 /* The one list of fields the gateway owns (any case).  cfg may be NULL:
@@ -37,8 +37,8 @@ enum forward_class forward_header_class(
     const struct config *cfg, const char *name);
 
 /* Appends the backend URL for path and query (query may be NULL). */
-void forward_url(struct buf *b, const char *backend, const char *path,
-    const char *query);
+void forward_url(
+    struct buf *b, const char *backend, const char *path, const char *query);
 
 /*
  * Fills out (reset first) with the forwarded header fields of r.  scratch

@@ -188,10 +188,11 @@ assign_request_id(struct gateway *gw, struct request *r)
 /*
  * Returns the name of a header field the gateway decides on that arrived
  * more than once with different values, or NULL (lighttpd passes a body's
- * Content-Length both as CONTENT_LENGTH and HTTP_CONTENT_LENGTH).  FastCGI gives no way to tell "X-Forwarded-For"
- * from its underscore alias "X_Forwarded_For" (both are
- * HTTP_X_FORWARDED_FOR) and web servers merge genuine repeats into one
- * field, so a second copy is a client trying to choose which value counts.
+ * Content-Length both as CONTENT_LENGTH and HTTP_CONTENT_LENGTH).  FastCGI
+ * gives no way to tell "X-Forwarded-For" from its underscore alias
+ * "X_Forwarded_For" (both are HTTP_X_FORWARDED_FOR) and web servers merge
+ * genuine repeats into one field, so a second copy is a client trying to choose
+ * which value counts.
  */
 static const char *
 duplicate_decision_header(const struct config *cfg, const struct request *r)
@@ -362,8 +363,8 @@ gateway_handle(struct gateway *gw, struct request *r)
 
 		snprintf(detail, sizeof detail,
 		    "the %s header field must appear once", dup);
-		request_respond_problem(r, 400, "duplicate header field",
-		    detail, NULL, NULL);
+		request_respond_problem(
+		    r, 400, "duplicate header field", detail, NULL, NULL);
 	} else {
 		const struct config *cfg = gw->cfg;
 

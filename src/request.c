@@ -48,8 +48,8 @@ parse_length(const char *s)
  * a field dropped here would reach neither the checks nor the backend.
  */
 static void
-add_header_param(struct request *r, const char *param, size_t nlen,
-    const char *val)
+add_header_param(
+    struct request *r, const char *param, size_t nlen, const char *val)
 {
 	char sbuf[2][256];
 	char *name = sbuf[0], *hname = sbuf[1];

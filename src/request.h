@@ -61,9 +61,9 @@ struct request {
 	int status;          /* 0 until a head was sent */
 	long long bytes_out; /* body bytes written */
 	int client_gone;
-	int aborted;   /* request_abort() cut the connection */
+	int aborted;           /* request_abort() cut the connection */
 	int redis_round_trips; /* Redis round trips the request waited for */
-	int body_read; /* the whole body was read */
+	int body_read;         /* the whole body was read */
 };
 
 /* One-time set-up of an embedded request (before the first begin). */
