@@ -4,7 +4,7 @@
  *
  * Names are kept as received (lookups ignore case).  Values never contain
  * CR or LF: hdrs_add() refuses them, so no header the gateway emits can
- * split a response (SPEC section 11).
+ * split a response.
  *
  * Hop-by-hop fields (RFC 9110 7.6.1) are Connection, every field named in a
  * Connection value, Keep-Alive, Proxy-Connection, TE, Trailer,

@@ -1,5 +1,5 @@
 /*
- * keys -- API key secrets and their records (SPEC section 6).
+ * keys -- API key secrets and their records.
  *
  * A key is "gw_" + 43 base64url characters: 32 bytes from the kernel's
  * CSPRNG (getrandom).  Only its SHA-256 (64 lower-case hex digits) is ever

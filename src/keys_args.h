@@ -1,6 +1,6 @@
 /*
- * keys_args -- the command line of apigw-keys, parsed into a struct
- * (SPEC section 6).  Pure: no I/O, so every rule is unit-tested.
+ * keys_args -- the command line of apigw-keys, parsed into a struct.
+ * Pure: no I/O, so every rule is unit-tested.
  *
  *	apigw-keys [--config FILE] COMMAND [ARG] [OPTIONS]
  *	  create NAME [--requests-per-second|-minute|-hour|-day N] [--burst N]

@@ -1,5 +1,5 @@
 /*
- * apigw-keys -- manage API keys in the gateway's Redis (SPEC section 6).
+ * apigw-keys -- manage API keys in the gateway's Redis.
  *
  * The secret is printed once, on stdout, by "create", and nowhere else;
  * Redis holds only its SHA-256.  Everything else a person reads (details,

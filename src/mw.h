@@ -7,7 +7,7 @@
  * Access-Control-Request-Method) is answered 204 here, before auth and
  * rate limiting, and never reaches the backend; other requests from an
  * allowed Origin get Access-Control-Allow-Origin on whatever response
- * they receive.  Plugins (SPEC section 8) run after the built-ins.
+ * they receive.  Plugins run after the built-ins.
  *
  * The access log writes one line per request, whatever step answered it:
  * "combined" (Apache's format, key id as the user, plus apigw fields) or

@@ -1,7 +1,7 @@
 /*
  * plugin -- the plugin host: loads the shared objects of the config's
  * `plugins` list with dlopen (this is the only module that does) and runs
- * their hooks (SPEC section 8, ABI in include/apigw/plugin.h).
+ * their hooks (ABI in include/apigw/plugin.h).
  *
  * A struct plugins belongs to one config: plugins read their `config`
  * group from it for as long as they are loaded, so the config must outlive

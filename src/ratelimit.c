@@ -3,7 +3,7 @@
  * answer; the contract is in ratelimit.h, the script's protocol at the top
  * of the script.
  *
- * Which policies apply (SPEC section 5): the key's own policy (known here
+ * Which policies apply: the key's own policy (known here
  * on a key-cache hit; found by the script itself in lookup mode), the
  * route's policy, and the default policy only when neither of the others
  * applies (a shadow policy does not count: it never rejects, so it must not

@@ -1,6 +1,6 @@
 /*
  * ratelimit -- policies to Redis script arguments, and script answers to
- * response headers (SPEC section 5).  Pure code: no I/O, no clock.
+ * response headers.  Pure code: no I/O, no clock.
  *
  * One call of src/lua/ratelimit.lua per request checks and consumes every
  * window of every applicable policy atomically, and (on an API-key cache

@@ -1,5 +1,5 @@
 /*
- * require_authorization.c -- the example apigw plugin (SPEC section 8).
+ * require_authorization.c -- the example apigw plugin.
  *
  * Requests without an Authorization header get a 401 problem document
  * with "WWW-Authenticate: Bearer realm=...", before the gateway's own

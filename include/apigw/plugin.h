@@ -1,5 +1,5 @@
 /*
- * apigw/plugin.h -- the plugin ABI (SPEC section 8).
+ * apigw/plugin.h -- the plugin ABI.
  *
  * A plugin is a shared object named in the config's `plugins` list:
  *

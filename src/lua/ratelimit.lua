@@ -1,7 +1,7 @@
 --[[
 ratelimit.lua -- checks and consumes every window of every applicable
 rate-limit policy in one atomic step, and can authenticate an API key in
-the same call (SPEC section 5; arguments built by ratelimit_build() and
+the same call (arguments built by ratelimit_build() and
 the reply read by ratelimit_parse() in src/ratelimit.c).
 
 KEYS[1]    the API key record hash, <prefix>{k:<sha256>}:rec.  Always

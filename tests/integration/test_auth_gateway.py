@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Gateway-level API-key authentication (SPEC sections 3, 5, 6, 10, 11)
+"""Gateway-level API-key authentication
 through a real lighttpd (bin-path, max-procs 4) and a real Apache with
 mod_fcgid, each with a real redis-server; keys made with apigw-keys.
 

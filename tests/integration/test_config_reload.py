@@ -43,7 +43,7 @@ def check_config(c, text, name="check.conf"):
     return path, rc, out + err
 
 
-FULL = """# every section of SPEC section 2
+FULL = """# every section of the configuration
 redis = {
   url = "%(redis)s";
   connect_timeout_ms = 200;

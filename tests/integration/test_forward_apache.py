@@ -2,7 +2,7 @@
 """Forwarding through a private Apache (mpm_event) + mod_fcgid, the gateway
 run as an FcgidWrapper "virtual" on <Location />: a representative subset of
 test_forward_lighttpd.py.  Apache itself rewrites Connection and drops
-Keep-Alive/TE/Upgrade and header names with underscores (PLATFORM.md), so
+Keep-Alive/TE/Upgrade and header names with underscores, so
 hop-by-hop removal is asserted through lighttpd instead."""
 
 import os

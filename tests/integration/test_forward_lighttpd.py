@@ -176,7 +176,7 @@ def path_normalized_before_forwarding(c):
 
 @test
 def bad_paths_400(c):
-    # lighttpd itself answers %00 with 400 (PLATFORM.md): status only there.
+    # lighttpd itself answers %00 with 400: status only there.
     apigw_cases = ["/api/a%2Fb", "/api/a%2fb", "/api/a%5Cb", "/api/a%5cb", "/api/a\\b",
                    "/../etc/passwd", "/api/../../x", "/api/%zz", "/api/%4", "/api/x%"]
     for path in apigw_cases:
@@ -616,7 +616,7 @@ def access_log_json_non_utf8(c):
 
 @test
 def access_log_client_address(c):
-    # the client is resolved through trusted proxies (SPEC section 5)
+    # the client is resolved through trusted proxies
     expect_status(get(c, "/api/echo", headers={"X-Request-ID": "log-xff-1",
                                                "X-Forwarded-For": "203.0.113.9"}), 200)
     expect_status(get(c, "/api/echo", source="127.0.0.2",

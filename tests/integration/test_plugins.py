@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Plugins (SPEC section 8) through lighttpd spawning 2 apigw processes:
+"""Plugins through lighttpd spawning 2 apigw processes:
 the example contrib/plugins/require_authorization.c (built by `make check`
 as tests/plugins/require_authorization.so), a probe plugin compiled here
 for the host callbacks, and plugins that must be refused (missing file,

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Rate limiting through the whole gateway (SPEC sections 3, 5, 9, 10).
+"""Rate limiting through the whole gateway.
 
 The Lua script alone is covered by test_lua_ratelimit.py; here every
 request goes client -> lighttpd (mod_fastcgi, max-procs 4) -> apigw ->
