@@ -5,7 +5,10 @@
  * a raw string where a hash belongs gets -1, never a name made of it.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include <openssl/evp.h>
 
 #include "buf.h"
 #include "config.h"
@@ -183,25 +186,100 @@ keyspace_key_set(struct buf *out, const char *prefix)
 	return buf_printf(out, "%skeys", keyspace_prefix(prefix));
 }
 
-static int
-keyspace_cache(struct buf *out, const char *prefix, const char *hash, char part)
+int
+keyspace_cache_base(struct buf *out, const char *prefix, const char *res64)
 {
-	if (!keyspace_hex_ok(hash, KEYSPACE_HASH_HEX))
+	if (!keyspace_hex_ok(res64, KEYSPACE_HASH_HEX))
 		return -1;
-	return buf_printf(
-	    out, "%s{c:%s}:%c", keyspace_prefix(prefix), hash, part);
+	return buf_printf(out, "%s{c:%s}", keyspace_prefix(prefix), res64);
+}
+
+static int
+keyspace_cache_variant(struct buf *out, const char *prefix, const char *res64,
+    const char *var40, char part)
+{
+	if (!keyspace_hex_ok(res64, KEYSPACE_HASH_HEX) ||
+	    !keyspace_hex_ok(var40, 40))
+		return -1;
+	return buf_printf(out, "%s{c:%s}:%c:%s", keyspace_prefix(prefix), res64,
+	    part, var40);
 }
 
 int
-keyspace_cache_entry(struct buf *out, const char *prefix, const char *hash)
+keyspace_cache_entry(struct buf *out, const char *prefix, const char *res64,
+    const char *var40)
 {
-	return keyspace_cache(out, prefix, hash, 'e');
+	return keyspace_cache_variant(out, prefix, res64, var40, 'e');
 }
 
 int
-keyspace_cache_lock(struct buf *out, const char *prefix, const char *hash)
+keyspace_cache_lock(struct buf *out, const char *prefix, const char *res64,
+    const char *var40)
 {
-	return keyspace_cache(out, prefix, hash, 'l');
+	return keyspace_cache_variant(out, prefix, res64, var40, 'l');
+}
+
+int
+keyspace_cache_live(struct buf *out, const char *prefix)
+{
+	return buf_printf(out, "%sc:live", keyspace_prefix(prefix));
+}
+
+int
+keyspace_cache_path(struct buf *out, const char *prefix, const char *path64)
+{
+	if (!keyspace_hex_ok(path64, KEYSPACE_HASH_HEX))
+		return -1;
+	return buf_printf(out, "%sc:p:%s", keyspace_prefix(prefix), path64);
+}
+
+int
+keyspace_cache_route(struct buf *out, const char *prefix, const char *route_id)
+{
+	if (!keyspace_hex_ok(route_id, 16))
+		return -1;
+	return buf_printf(out, "%sc:r:%s", keyspace_prefix(prefix), route_id);
+}
+
+void
+keyspace_sha1_hex(const void *data, size_t len, char out[41])
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0, i;
+
+	if (EVP_Digest(data, len, md, &mdlen, EVP_sha1(), NULL) != 1 ||
+	    mdlen != 20)
+		abort(); /* libcrypto without SHA-1: nothing sane to do */
+	for (i = 0; i < 20; i++) {
+		out[2 * i] = hex[md[i] >> 4];
+		out[2 * i + 1] = hex[md[i] & 15];
+	}
+	out[40] = '\0';
+}
+
+void
+keyspace_cache_path_hash(
+    const char *route_id, const char *path, char out[KEYSPACE_HASH_HEX + 1])
+{
+	struct buf b;
+
+	buf_init(&b);
+	buf_printf(&b, "%s\n%s", route_id, path);
+	keys_hash(b.p, b.len, out);
+	buf_cleanup(&b);
+}
+
+void
+keyspace_cache_query_hash(const char *query, char out[41])
+{
+	struct buf b;
+
+	buf_init(&b);
+	if (query != NULL)
+		buf_printf(&b, "?%s", query);
+	keyspace_sha1_hex(b.len > 0 ? b.p : "", b.len, out);
+	buf_cleanup(&b);
 }
 
 int

@@ -14,8 +14,15 @@
  *	<prefix>{<tag>}:rl:d:<w>                 the default policy
  *	<prefix>keyid:<id>                       key id -> hash64 (apigw-keys)
  *	<prefix>keys                             set of key ids (apigw-keys)
- *	<prefix>{c:<hash64>}:e                   cache entry (reserved)
- *	<prefix>{c:<hash64>}:l                   cache fill lock (reserved)
+ *	<prefix>{c:<res64>}:v                    a cached resource's Vary names
+ *	<prefix>{c:<res64>}:e:<var40>            a cache entry (one variant)
+ *	<prefix>{c:<res64>}:l:<var40>            its fill lock (stampede bound)
+ *	<prefix>c:live                           zset: every entry name, scored
+ *	                                         by its expiry (Unix ms)
+ *	<prefix>c:p:<path64>                     zset: the entries of one
+ *	                                         client-facing path, members
+ *	                                         "<entry name> <qh40>"
+ *	<prefix>c:r:<route_id>                   zset: the path zsets of a route
  *	<prefix>{b:<hash32>}                     circuit breaker of one
  *	                                         backend URL (reserved)
  *	<prefix>m:<name>                         metric counter (reserved)
@@ -26,6 +33,13 @@
  * window); <route_id> is the route's 16 hex digits (config.h); <id> a key
  * id (16 lower-case hex); <name> a metric name made by the code, of
  * [a-z0-9_.:-] only.  "reserved": laid out for modules to come.
+ *
+ * Cache names: <res64> is the SHA-256 cache key of the resource (method
+ * class, host, normalized path, query, API key hash, route generation;
+ * cache_policy.h) without Vary; <var40> the SHA-1 of the Vary-selected
+ * request values (computed alike by C and by src/lua/cache.lua); <path64>
+ * the SHA-256 of "<route_id>\n<normalized path>"; <qh40> the SHA-1 of
+ * "?<query>" ("" when the request had no '?').
  *
  * Each function appends one name to out and returns BUF_OK; BUF_TOO_BIG
  * when out's limit is reached (buf.h), or -1 without touching out when an
@@ -86,9 +100,27 @@ int keyspace_rl_pattern(struct buf *out, const char *prefix, const char *tag);
 int keyspace_key_index(struct buf *out, const char *prefix, const char *id);
 /* <prefix>keys */
 int keyspace_key_set(struct buf *out, const char *prefix);
-/* <prefix>{c:<hash>}:e and <prefix>{c:<hash>}:l; hash: hash64. */
-int keyspace_cache_entry(struct buf *out, const char *prefix, const char *hash);
-int keyspace_cache_lock(struct buf *out, const char *prefix, const char *hash);
+/* <prefix>{c:<res64>}: the base the cache script appends ":v", ":e:<var>"
+ * and ":l:<var>" to. */
+int keyspace_cache_base(struct buf *out, const char *prefix, const char *res64);
+/* <prefix>{c:<res64>}:e:<var40> and <prefix>{c:<res64>}:l:<var40>. */
+int keyspace_cache_entry(struct buf *out, const char *prefix,
+    const char *res64, const char *var40);
+int keyspace_cache_lock(struct buf *out, const char *prefix,
+    const char *res64, const char *var40);
+/* <prefix>c:live */
+int keyspace_cache_live(struct buf *out, const char *prefix);
+/* <prefix>c:p:<path64> */
+int keyspace_cache_path(struct buf *out, const char *prefix, const char *path64);
+/* <prefix>c:r:<route_id> */
+int keyspace_cache_route(
+    struct buf *out, const char *prefix, const char *route_id);
+/* path64 of a route id and a normalized path; qh40 of a query (NULL: no
+ * '?'); SHA-1 hex of any bytes (var40). */
+void keyspace_cache_path_hash(
+    const char *route_id, const char *path, char out[KEYSPACE_HASH_HEX + 1]);
+void keyspace_cache_query_hash(const char *query, char out[41]);
+void keyspace_sha1_hex(const void *data, size_t len, char out[41]);
 /* <prefix>{b:<url_hash>}; url_hash: keyspace_short_hash of the URL. */
 int keyspace_breaker(struct buf *out, const char *prefix, const char *url_hash);
 /* <prefix>m:<name> */

@@ -18,6 +18,7 @@
 
 #define H64 "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
 #define H32 "0123456789abcdef0123456789abcdef"
+#define H40 "a9993e364706816aba3e25717850c26c9cd0d89d"
 #define RID "0011223344556677"
 
 /* Runs one name function on a fresh buffer and compares. */
@@ -93,8 +94,12 @@ test_names(void **state)
 	NAME(keyspace_key_index(&b, "p:", "0123456789abcdef"),
 	    "p:keyid:0123456789abcdef");
 	NAME(keyspace_key_set(&b, "p:"), "p:keys");
-	NAME(keyspace_cache_entry(&b, "p:", H64), "p:{c:" H64 "}:e");
-	NAME(keyspace_cache_lock(&b, "p:", H64), "p:{c:" H64 "}:l");
+	NAME(keyspace_cache_base(&b, "p:", H64), "p:{c:" H64 "}");
+	NAME(keyspace_cache_entry(&b, "p:", H64, H40), "p:{c:" H64 "}:e:" H40);
+	NAME(keyspace_cache_lock(&b, "p:", H64, H40), "p:{c:" H64 "}:l:" H40);
+	NAME(keyspace_cache_live(&b, "p:"), "p:c:live");
+	NAME(keyspace_cache_path(&b, "p:", H64), "p:c:p:" H64);
+	NAME(keyspace_cache_route(&b, "p:", RID), "p:c:r:" RID);
 	NAME(keyspace_breaker(&b, "p:", H32), "p:{b:" H32 "}");
 	NAME(keyspace_metric(&b, "p:", "requests:" RID ":2xx"),
 	    "p:m:requests:" RID ":2xx");
@@ -125,8 +130,12 @@ test_refused(void **state)
 	REFUSED(keyspace_rl_default(&b, "p:", NULL, RL_DAY));
 	REFUSED(keyspace_key_index(&b, "p:", "*"));
 	REFUSED(keyspace_key_index(&b, "p:", "0123456789ABCDEF"));
-	REFUSED(keyspace_cache_entry(&b, "p:", H32));
-	REFUSED(keyspace_cache_lock(&b, "p:", "GET /x"));
+	REFUSED(keyspace_cache_entry(&b, "p:", H32, H40));
+	REFUSED(keyspace_cache_entry(&b, "p:", H64, H32));
+	REFUSED(keyspace_cache_lock(&b, "p:", "GET /x", H40));
+	REFUSED(keyspace_cache_base(&b, "p:", "{x}"));
+	REFUSED(keyspace_cache_path(&b, "p:", H32));
+	REFUSED(keyspace_cache_route(&b, "p:", "*"));
 	REFUSED(keyspace_breaker(&b, "p:", "http://backend"));
 	REFUSED(keyspace_metric(&b, "p:", ""));
 	REFUSED(keyspace_metric(&b, "p:", "Route /x"));
