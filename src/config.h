@@ -60,10 +60,12 @@ struct route {        /* config_keys_route */
 	unsigned methods; /* bitmask of enum http_method; M_ALL when omitted */
 	int require_auth;
 	long cache_ttl_s;
+	long cache_stale_if_error_s; /* default 0: off */
 	int strip_prefix;
 	long connect_timeout_ms;     /* default 2000 */
 	long timeout_ms;             /* default 30000 */
 	int retries;                 /* default 0 */
+	long max_concurrent;         /* default 0: no bound */
 	struct rl_policy rate_limit; /* name defaults to "route" */
 	char route_id[17]; /* 16 hex chars of SHA-256(prefix): stable Redis name
 	                      part */
