@@ -125,6 +125,7 @@ access_plan(void *self, struct exchange *x)
 			return STEP_DONE;
 		}
 		q.key_hash = a->hash;
+		x->key_hash = a->hash;
 		q.lookup_key = a->lookup_key = cached == NULL;
 		q.key_policy = cached != NULL && cached->policy.present
 		    ? &cached->policy

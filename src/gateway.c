@@ -11,6 +11,7 @@
 
 #include "access.h"
 #include "buf.h"
+#include "cache.h"
 #include "client.h"
 #include "config.h"
 #include "forward.h"
@@ -37,6 +38,7 @@
  */
 static const struct step *const steps[] = {
     &access_step,
+    &cache_step,
 };
 #define NSTEPS (sizeof steps / sizeof steps[0])
 
@@ -255,6 +257,22 @@ route_or_respond(struct gateway *gw, struct request *r)
 	return mw_run(cfg, gw->plugins, r) != MW_DONE;
 }
 
+/*
+ * Forwarding failed before anything reached the client: a step may answer
+ * instead (the cache's stale entry).  Returns 1 when one did.
+ */
+static int
+rescued(struct gateway *gw)
+{
+	size_t i;
+
+	for (i = 0; i < NSTEPS; i++)
+		if (steps[i]->rescue != NULL &&
+		    steps[i]->rescue(gw->self[i], &gw->x) == STEP_DONE)
+			return 1;
+	return 0;
+}
+
 /* Step 9: forward and stream. */
 static void
 forward(struct gateway *gw, struct request *r)
@@ -291,16 +309,19 @@ forward(struct gateway *gw, struct request *r)
 		request_abort(r);
 		break;
 	case PROXY_TIMEOUT:
-		request_respond_problem(
-		    r, 504, "backend timeout", out->detail, NULL, NULL);
+		if (!rescued(gw))
+			request_respond_problem(
+			    r, 504, "backend timeout", out->detail, NULL, NULL);
 		break;
 	case PROXY_CONNECT_FAILED:
-		request_respond_problem(
-		    r, 502, "backend unreachable", out->detail, NULL, NULL);
+		if (!rescued(gw))
+			request_respond_problem(r, 502, "backend unreachable",
+			    out->detail, NULL, NULL);
 		break;
 	case PROXY_BAD_RESPONSE:
-		request_respond_problem(
-		    r, 502, "bad backend response", out->detail, NULL, NULL);
+		if (!rescued(gw))
+			request_respond_problem(r, 502, "bad backend response",
+			    out->detail, NULL, NULL);
 		break;
 	}
 	if (out->result == PROXY_CLIENT_GONE)

@@ -96,8 +96,15 @@ send_head(struct xfer *x)
 	cl = hdrs_get(&x->resp, "Content-Length");
 	if (cl != NULL && *cl >= '0' && *cl <= '9')
 		x->clen = strtoll(cl, NULL, 10);
-	if (x->tap != NULL && x->tap->head != NULL)
-		x->tap->head(x->tap->arg, x->status, &x->resp);
+	if (x->tap != NULL && x->tap->head != NULL &&
+	    x->tap->head(x->tap->arg, x->status, &x->resp) != 0 &&
+	    is_failure_status(x->cfg, x->status)) {
+		/* Vetoed: swallowed like a failed attempt, nothing sent. */
+		x->sent = 0;
+		x->out->status = 0;
+		x->discard = 1;
+		return 0;
+	}
 	if (request_send_head(r, x->status, &x->resp) != 0)
 		return -1;
 	/*

@@ -45,12 +45,16 @@ struct proxy_outcome {
 /*
  * An optional observer of the response that goes to the client (for the
  * cache's bounded copy), so that proxy knows nothing of caching.  head is
- * called once, when the head is sent (final status and the header fields
- * as forwarded); body for every piece of the body as it is written.  A
- * retried attempt's discarded response is never shown.
+ * called once, just before the head is sent (final status and the header
+ * fields as forwarded; it may still add to the request's resp_headers);
+ * body for every piece of the body as it is written.  A retried attempt's
+ * discarded response is never shown.  head may veto a response whose
+ * status is one of circuit_breaker.failure_statuses by returning 1: it is
+ * then discarded like a failed attempt and the result is
+ * PROXY_BAD_RESPONSE (the caller has something better to answer).
  */
 struct proxy_tap {
-	void (*head)(void *arg, int status, const struct hdrs *h);
+	int (*head)(void *arg, int status, const struct hdrs *h);
 	void (*body)(void *arg, const char *data, size_t len);
 	void *arg;
 };

@@ -11,6 +11,10 @@
  *           (FCGX_Finish_r): work the client must not wait for (a cache
  *           store, a breaker outcome, counters), with fire-and-forget
  *           Redis writes (store_defer);
+ *   rescue  when forwarding failed before anything reached the client
+ *           (connect error, timeout, a failure status the step vetoed
+ *           through its tap): the step may answer instead of the 502/504
+ *           (the cache's stale-if-error entry);
  *   tick    at most once a second from the accept loop, also when idle
  *           (flushes).
  *
@@ -40,6 +44,10 @@ struct exchange {
 	struct store *store;
 	struct plan *plan;
 	time_t now; /* wall clock at the start of the request */
+	/* SHA-256 hex of the request's API key once the access step found a
+	 * well-formed one (the key is checked by then only if the access
+	 * step's decide let the request go on); NULL otherwise. */
+	const char *key_hash;
 	/* Set by a step's decide phase to watch the backend's response
 	 * (e.g. the cache's bounded copy); NULL: none. */
 	struct proxy_tap *tap;
@@ -55,6 +63,7 @@ struct step {
 	void (*destroy)(void *self);
 	enum step_rc (*plan)(void *self, struct exchange *x);
 	enum step_rc (*decide)(void *self, struct exchange *x);
+	enum step_rc (*rescue)(void *self, struct exchange *x);
 	void (*after)(void *self, struct exchange *x);
 	void (*tick)(void *self, struct store *s, time_t now);
 };

@@ -29,9 +29,18 @@ on the *last segments* of the request path, whatever comes before them:
   .../drip?n=N&ms=M          chunked: N chunks "drip <i>\\n", M ms apart
   .../hop                    response with hop-by-hop headers
                              (Connection: X-Secret, X-Secret, Keep-Alive)
+  .../hdr?h=Name:Value[&h=...][&status=S]
+                             echo, with the given response header fields
+                             (and status)
+  .../blob?size=N            N bytes of big_block() data, Content-Length
+  .../moded?key=K            answers with the status set for K by
+                             /_mode?key=K&status=S (default 200), echo body
+  .../_mode?key=K&status=S   sets that status
   .../_calls?key=K           {"key": K, "calls": n}: how many requests
                              carried key=K in their query (any endpoint)
-  anything else (/echo...)   echo: JSON {server, method, path, query,
+  anything else (/echo...)   echo: JSON {seq (the backend's request
+                             count, so every answer differs), server,
+                             method, path, query,
                              headers: [[name, value], ...], body,
                              body_len, client_port}; with close=1 the
                              backend closes the connection afterwards
@@ -74,6 +83,13 @@ class State:
         self.name = name
         self.lock = threading.Lock()
         self.calls = {}
+        self.modes = {}
+        self.seq = 0
+
+    def next_seq(self):
+        with self.lock:
+            self.seq += 1
+            return self.seq
 
     def count(self, key):
         with self.lock:
@@ -126,8 +142,9 @@ class Handler(BaseHTTPRequestHandler):
     def _json(self, status, obj, extra=()):
         self._send(status, json.dumps(obj).encode(), extra=extra)
 
-    def _echo(self, body, status=200):
+    def _echo(self, body, status=200, extra=()):
         self._json(status, {
+            "seq": self.server.state.next_seq(),
             "server": self.server.state.name,
             "method": self.command,
             "path": self.path_only,
@@ -136,7 +153,7 @@ class Handler(BaseHTTPRequestHandler):
             "body": body.decode("utf-8", "replace"),
             "body_len": len(body),
             "client_port": self.client_address[1],
-        }, extra=[("X-Backend", self.server.state.name)])
+        }, extra=[("X-Backend", self.server.state.name)] + list(extra))
 
     def _chunk(self, data):
         self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))
@@ -146,7 +163,8 @@ class Handler(BaseHTTPRequestHandler):
     def _handle(self):
         target = self.path
         self.path_only, _, self.query = target.partition("?")
-        q = {k: v[-1] for k, v in parse_qs(self.query, keep_blank_values=True).items()}
+        qa = parse_qs(self.query, keep_blank_values=True)
+        q = {k: v[-1] for k, v in qa.items()}
         body = self._read_body()
         state = self.server.state
         key = q.get("key")
@@ -191,6 +209,24 @@ class Handler(BaseHTTPRequestHandler):
                 self._send(200, b"cookies\n", "text/plain", extra=[
                     ("Set-Cookie", "a=1; Path=/"), ("Set-Cookie", "b=2, c=3; HttpOnly"),
                     ("X-Multi", "one"), ("X-Multi", "two")])
+            elif last == "hdr":
+                extra = []
+                for item in qa.get("h", []):
+                    name, _, value = item.partition(":")
+                    extra.append((name, value))
+                self._echo(body, status=int(q.get("status", "200")), extra=extra)
+            elif last == "blob":
+                n = int(q.get("size", "0"))
+                data = (_BASE * (n // BLOCK_SIZE + 1))[:n]
+                self._send(200, data, "application/octet-stream")
+            elif last == "_mode":
+                with state.lock:
+                    state.modes[q.get("key", "")] = int(q.get("status", "200"))
+                self._json(200, {"ok": True})
+            elif last == "moded":
+                with state.lock:
+                    code = state.modes.get(q.get("key", ""), 200)
+                self._echo(body, status=code)
             elif last == "_calls":
                 self._json(200, {"key": q.get("key", ""), "calls": state.get(q.get("key", ""))})
             elif last == "slow":
