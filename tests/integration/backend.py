@@ -33,6 +33,7 @@ on the *last segments* of the request path, whatever comes before them:
                              echo, with the given response header fields
                              (and status)
   .../blob?size=N            N bytes of big_block() data, Content-Length
+  .../bighdr?size=N          echo with an X-Big field of N bytes
   .../moded?key=K            answers with the status set for K by
                              /_mode?key=K&status=S (default 200), echo body
   .../_mode?key=K&status=S   sets that status
@@ -215,6 +216,8 @@ class Handler(BaseHTTPRequestHandler):
                     name, _, value = item.partition(":")
                     extra.append((name, value))
                 self._echo(body, status=int(q.get("status", "200")), extra=extra)
+            elif last == "bighdr":
+                self._echo(body, extra=[("X-Big", "b" * int(q.get("size", "1000")))])
             elif last == "blob":
                 n = int(q.get("size", "0"))
                 data = (_BASE * (n // BLOCK_SIZE + 1))[:n]

@@ -376,6 +376,38 @@ def one_round_trip(c):
 
 
 @test
+def hostile_inputs(c):
+    # a 1 MB header in a would-be cached response: libcurl refuses header
+    # fields over 100 KB, so it is a bad backend response (502), not stored
+    k = tag()
+    for _ in range(2):
+        r = get(c, "lighttpd", "/c/bighdr?size=1048576&key=" + k)
+        expect_problem(r, 502, "a 1 MB response header")
+    eq(calls(c, k), 2, "backend calls for the 1 MB header")
+    # a 60 KB field is kept and served whole from the cache
+    k = tag()
+    r1 = get(c, "lighttpd", "/c/bighdr?size=60000&key=" + k)
+    r2 = get(c, "lighttpd", "/c/bighdr?size=60000&key=" + k)
+    eq(xc(r2)[0], "HIT", "60 KB field, second request")
+    eq(r2.headers.get("X-Big"), "b" * 60000, "the 60 KB field from the cache")
+    # a 64 KB query string: the web server refuses it itself
+    r = get(c, "lighttpd", "/c/echo?q=" + "a" * 65536)
+    check(r.status in (400, 414, 431), "64 KB query: %d" % r.status)
+    # a Vary header with many distinct values: each is its own entry
+    k = tag()
+    before = c.redis.command("ZCARD", "apigw:c:live")
+    for i in range(200):
+        r = get(c, "lighttpd", "/c/hdr?h=Vary:X-V&key=" + k, headers={"X-V": "v%d" % i})
+        eq(xc(r)[0], "MISS", "distinct Vary value %d" % i)
+    time.sleep(0.3)
+    after = c.redis.command("ZCARD", "apigw:c:live")
+    check(after - before >= 200, "live entries grew by %d for 200 variants" % (after - before))
+    eq(xc(get(c, "lighttpd", "/c/hdr?h=Vary:X-V&key=" + k, headers={"X-V": "v7"}))[0], "HIT",
+       "one of the variants")
+    expect_status(get(c, "lighttpd", "/plain/echo"), 200, "the gateway after all that")
+
+
+@test
 def live_count_and_layout(c):
     k = tag()
     get(c, "lighttpd", "/c/echo?key=" + k)
