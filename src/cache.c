@@ -21,6 +21,7 @@
 #include "hdrs.h"
 #include "keyspace.h"
 #include "log.h"
+#include "metrics.h"
 #include "plan.h"
 #include "proxy.h"
 #include "request.h"
@@ -73,6 +74,42 @@ struct cache {
 	struct buf body;
 };
 
+/* Counts in the process's own totals and in the pool's metrics. */
+#define COUNT(c, field, metric)                                                \
+	do {                                                                   \
+		(c)->n.field++;                                                \
+		metrics_add(metric, 1);                                        \
+	} while (0)
+
+/* Live entries for /_metrics: those of the index not yet expired. */
+static long long
+cache_size_gauge(const struct config *cfg, struct store *s)
+{
+	struct store_batch b;
+	struct buf key;
+	struct timespec ts;
+	char now[24];
+	const char *argv[4];
+	long long n = 0;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	snprintf(now, sizeof now, "%lld",
+	    (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+	buf_init(&key);
+	store_batch_init(&b);
+	keyspace_cache_live(&key, cfg->redis.key_prefix);
+	argv[0] = "ZCOUNT";
+	argv[1] = buf_cstr(&key);
+	argv[2] = now;
+	argv[3] = "+inf";
+	if (store_command(s, &b, NULL, 4, argv) == 0 &&
+	    store_batch_reply(&b, 0)->type == STORE_INT)
+		n = store_batch_reply(&b, 0)->i;
+	store_batch_cleanup(&b);
+	buf_cleanup(&key);
+	return n;
+}
+
 static void *
 cache_create(void)
 {
@@ -86,6 +123,15 @@ cache_create(void)
 	buf_init(&c->body);
 	store_batch_init(&c->poll);
 	c->slot = -1;
+	metrics_counter_register("cache_stale_hits",
+	    "Stale cache entries served because the backend failed.");
+	metrics_counter_register(
+	    "cache_bypasses", "Cacheable requests that bypassed the cache.");
+	metrics_counter_register("cache_stores", "Responses stored in the cache.");
+	metrics_counter_register("cache_store_drops",
+	    "Storable responses not stored (too big, cut short, refused).");
+	metrics_gauge_register("cache_size", "apigw_cache_entries",
+	    "Entries in the response cache.", cache_size_gauge);
 	return c;
 }
 
@@ -376,7 +422,7 @@ tap_body(void *arg, const char *data, size_t len)
 
 	if (c->storing && buf_append(&c->body, data, len) != BUF_OK) {
 		c->storing = 0; /* over max_object_bytes: streamed, not kept */
-		c->n.store_drops++;
+		COUNT(c, store_drops, "cache_store_drops");
 	}
 }
 
@@ -404,7 +450,7 @@ cache_plan(void *self, struct exchange *x)
 		return STEP_GO;
 	if (c->mode == CACHE_BYPASS) {
 		set_status(r, CACHE_STATUS_BYPASS, NULL);
-		c->n.bypasses++;
+		COUNT(c, bypasses, "cache_bypasses");
 		return STEP_GO;
 	}
 	if (cache_key(&c->material, c->res64, r->method, r->host, r->path,
@@ -485,7 +531,7 @@ wait_for_fill(struct cache *c, struct exchange *x)
 		if (entry_freshness(c, &e) != CACHE_FRESH)
 			continue;
 		respond_entry(x->r, &e, c->now_ms, CACHE_STATUS_HIT);
-		c->n.hits++;
+		COUNT(c, hits, "cache_hits");
 		return 1;
 	}
 	return 0;
@@ -506,7 +552,7 @@ cache_decide(void *self, struct exchange *x)
 		if (v != NULL && v->type == STORE_ERR)
 			log_warn("cache: %s", v->str);
 		set_status(x->r, CACHE_STATUS_BYPASS, NULL);
-		c->n.bypasses++;
+		COUNT(c, bypasses, "cache_bypasses");
 		c->mode = CACHE_BYPASS;
 		return STEP_GO;
 	}
@@ -519,7 +565,7 @@ cache_decide(void *self, struct exchange *x)
 	    v->elem[3].type != STORE_INT) {
 		c->mode = CACHE_BYPASS;
 		set_status(x->r, CACHE_STATUS_BYPASS, NULL);
-		c->n.bypasses++;
+		COUNT(c, bypasses, "cache_bypasses");
 		return STEP_GO;
 	}
 	memcpy(c->var40, v->elem[1].str, 40);
@@ -530,7 +576,7 @@ cache_decide(void *self, struct exchange *x)
 		switch (entry_freshness(c, &c->e)) {
 		case CACHE_FRESH:
 			respond_entry(x->r, &c->e, c->now_ms, CACHE_STATUS_HIT);
-			c->n.hits++;
+			COUNT(c, hits, "cache_hits");
 			return STEP_DONE;
 		case CACHE_STALE_USABLE: c->have_stale = 1; break;
 		case CACHE_EXPIRED: break;
@@ -541,7 +587,7 @@ cache_decide(void *self, struct exchange *x)
 	else if (strcmp(x->r->method, "HEAD") != 0 && wait_for_fill(c, x))
 		return STEP_DONE;
 miss:
-	c->n.misses++;
+	COUNT(c, misses, "cache_misses");
 	c->tap.head = tap_head;
 	c->tap.body = tap_body;
 	c->tap.arg = c;
@@ -561,7 +607,7 @@ cache_rescue(void *self, struct exchange *x)
 	c->have_stale = 0;
 	c->storing = 0;
 	respond_entry(x->r, &c->e, c->now_ms, CACHE_STATUS_HIT_STALE);
-	c->n.stale_hits++;
+	COUNT(c, stale_hits, "cache_stale_hits");
 	return STEP_DONE;
 }
 
@@ -591,7 +637,7 @@ store_entry(struct cache *c, struct exchange *x)
 		buf_printf(&head, "%s: %s\r\n", c->resp.v[i].name,
 		    c->resp.v[i].value);
 	if (head.len > CACHE_HEAD_MAX) {
-		c->n.store_drops++;
+		COUNT(c, store_drops, "cache_store_drops");
 		goto out;
 	}
 	buf_printf(&blob, "APIGW1 %d %lld %ld %ld %zu\n", 200, c->now_ms,
@@ -659,9 +705,9 @@ store_entry(struct cache *c, struct exchange *x)
 		CMD(trim_route, NULL);
 #undef CMD
 		if (store_defer(x->store, cmds, (size_t)k) == 0)
-			c->n.stores++;
+			COUNT(c, stores, "cache_stores");
 		else
-			c->n.store_drops++;
+			COUNT(c, store_drops, "cache_store_drops");
 		buf_cleanup(&vkey);
 	}
 	c->locked = 0;
@@ -700,7 +746,7 @@ cache_after(void *self, struct exchange *x)
 	if (c->storing && complete(c, x))
 		store_entry(c, x);
 	else if (c->storing)
-		c->n.store_drops++;
+		COUNT(c, store_drops, "cache_store_drops");
 	if (c->locked) {
 		struct buf lock;
 		const char *del[2] = {"DEL", NULL};

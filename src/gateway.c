@@ -19,6 +19,7 @@
 #include "hdrs.h"
 #include "internal.h"
 #include "log.h"
+#include "metrics.h"
 #include "mw.h"
 #include "normalize.h"
 #include "plan.h"
@@ -39,6 +40,7 @@
 static const struct step *const steps[] = {
     &access_step,
     &cache_step,
+    &metrics_step, /* last: counts what the others decided */
 };
 #define NSTEPS (sizeof steps / sizeof steps[0])
 
@@ -87,6 +89,9 @@ gateway_new(struct config *cfg, char **err)
 	client_ids_seed(&gw->ids);
 	for (i = 0; i < NSTEPS; i++)
 		gw->self[i] = steps[i]->create();
+	/* metrics: the requests the access step (steps[0]) let through
+	 * unlimited. */
+	metrics_watch("fail_open", access_bypassed_count, gw->self[0]);
 	plan_init(&gw->plan);
 	buf_init(&gw->scratch);
 	buf_init(&gw->url);
@@ -103,7 +108,8 @@ gateway_free(struct gateway *gw)
 
 	if (gw == NULL)
 		return;
-	gateway_tick(gw, 1); /* last flush */
+	gateway_tick(gw, 1);    /* last flush */
+	store_flush(gw->store); /* and wait for it: the exit drops the rest */
 	for (i = 0; i < NSTEPS; i++)
 		steps[i]->destroy(gw->self[i]);
 	plan_cleanup(&gw->plan);
@@ -158,6 +164,10 @@ gateway_maybe_reload(struct gateway *gw, int force)
 		config_free(ncfg);
 		return 0;
 	}
+	/* What was counted under the old config goes out under its names
+	 * (key prefix, Redis) before they change. */
+	gateway_tick(gw, 1);
+	store_flush(gw->store);
 	access_log_close(gw->alog);
 	gw->alog = nlog;
 	plugins_free(gw->plugins);

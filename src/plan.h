@@ -27,6 +27,8 @@ struct plan {
 	int ran;         /* plan_run() was called with n > 0 */
 	int failed;      /* the batch did not complete */
 	const char *why; /* static reason when failed */
+
+	long long exec_us; /* how long the round trip took, once ran */
 };
 
 void plan_init(struct plan *p);
