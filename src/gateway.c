@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "access.h"
+#include "breaker.h"
 #include "buf.h"
 #include "client.h"
 #include "config.h"
@@ -37,6 +38,7 @@
  */
 static const struct step *const steps[] = {
     &access_step,
+    &breaker_step,
 };
 #define NSTEPS (sizeof steps / sizeof steps[0])
 
@@ -326,6 +328,11 @@ pipeline(struct gateway *gw, struct request *r)
 		if (steps[i]->decide != NULL &&
 		    steps[i]->decide(gw->self[i], x) == STEP_DONE)
 			return;
+	/* 8: the breaker keeps the backend out and no step rescued it */
+	if (x->backend_unavailable > 0) {
+		breaker_respond_unavailable(x);
+		return;
+	}
 	/* 9: forward */
 	forward(gw, r);
 }
