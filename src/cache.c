@@ -584,7 +584,8 @@ cache_decide(void *self, struct exchange *x)
 	}
 	if (c->locked)
 		c->may_store = 1;
-	else if (strcmp(x->r->method, "HEAD") != 0 && wait_for_fill(c, x))
+	else if (strcmp(x->r->method, "HEAD") != 0 &&
+	    x->backend_unavailable == 0 && wait_for_fill(c, x))
 		return STEP_DONE;
 miss:
 	COUNT(c, misses, "cache_misses");

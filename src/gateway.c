@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "access.h"
+#include "breaker.h"
 #include "buf.h"
 #include "cache.h"
 #include "client.h"
@@ -39,7 +40,8 @@
  */
 static const struct step *const steps[] = {
     &access_step,
-    &cache_step,
+    &breaker_step,
+    &cache_step,   /* after the breaker: may stand in for an open one */
     &metrics_step, /* last: counts what the others decided */
 };
 #define NSTEPS (sizeof steps / sizeof steps[0])
@@ -357,6 +359,13 @@ pipeline(struct gateway *gw, struct request *r)
 		if (steps[i]->decide != NULL &&
 		    steps[i]->decide(gw->self[i], x) == STEP_DONE)
 			return;
+	/* 8: the breaker keeps the backend out: a stale cache entry may
+	 * stand in, else 503 */
+	if (x->backend_unavailable > 0) {
+		if (!rescued(gw))
+			breaker_respond_unavailable(x);
+		return;
+	}
 	/* 9: forward */
 	forward(gw, r);
 }

@@ -291,6 +291,27 @@ keyspace_breaker(struct buf *out, const char *prefix, const char *url_hash)
 }
 
 int
+keyspace_breaker_lease(
+    struct buf *out, const char *prefix, const char *url_hash)
+{
+	if (!keyspace_hex_ok(url_hash, KEYSPACE_SHORT_HEX))
+		return -1;
+	return buf_printf(out, "%s{b:%s}:t", keyspace_prefix(prefix), url_hash);
+}
+
+int
+keyspace_bulkhead(struct buf *out, const char *prefix, const char *url_hash,
+    const char *route_id, const char *host_hash)
+{
+	if (!keyspace_hex_ok(url_hash, KEYSPACE_SHORT_HEX) ||
+	    !keyspace_hex_ok(route_id, 16) ||
+	    !keyspace_hex_ok(host_hash, KEYSPACE_SHORT_HEX))
+		return -1;
+	return buf_printf(out, "%s{b:%s}:c:%s:%s", keyspace_prefix(prefix),
+	    url_hash, route_id, host_hash);
+}
+
+int
 keyspace_metric(struct buf *out, const char *prefix, const char *name)
 {
 	const char *p;

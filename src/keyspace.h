@@ -23,8 +23,13 @@
  *	                                         client-facing path, members
  *	                                         "<entry name> <qh40>"
  *	<prefix>c:r:<route_id>                   zset: the path zsets of a route
- *	<prefix>{b:<hash32>}                     circuit breaker of one
- *	                                         backend URL (reserved)
+ *	<prefix>{b:<url32>}                      circuit breaker of one
+ *	                                         backend URL (hash)
+ *	<prefix>{b:<url32>}:t                    its half-open trial lease
+ *	<prefix>{b:<url32>}:c:<route_id>:<host32>
+ *	                                         zset: in-flight requests of
+ *	                                         a route on one host (the
+ *	                                         bulkhead), scored by expiry
  *	<prefix>m:<name>                         metric counter (reserved)
  *
  * <tag> is "k:<hash64>" (hash64: the SHA-256 of the API key) for an
@@ -33,6 +38,11 @@
  * window); <route_id> is the route's 16 hex digits (config.h); <id> a key
  * id (16 lower-case hex); <name> a metric name made by the code, of
  * [a-z0-9_.:-] only.  "reserved": laid out for modules to come.
+ *
+ * Breaker names: <url32> is the keyspace_short_hash of the route's backend
+ * URL as configured, <host32> that of the host name (gethostname).  The
+ * bulkhead set shares the backend's tag so that one script call checks
+ * the breaker and takes a slot.
  *
  * Cache names: <res64> is the SHA-256 cache key of the resource (method
  * class, host, normalized path, query, API key hash, route generation;
@@ -123,6 +133,12 @@ void keyspace_cache_query_hash(const char *query, char out[41]);
 void keyspace_sha1_hex(const void *data, size_t len, char out[41]);
 /* <prefix>{b:<url_hash>}; url_hash: keyspace_short_hash of the URL. */
 int keyspace_breaker(struct buf *out, const char *prefix, const char *url_hash);
+/* <prefix>{b:<url_hash>}:t */
+int keyspace_breaker_lease(
+    struct buf *out, const char *prefix, const char *url_hash);
+/* <prefix>{b:<url_hash>}:c:<route_id>:<host_hash>; host_hash: hash32. */
+int keyspace_bulkhead(struct buf *out, const char *prefix, const char *url_hash,
+    const char *route_id, const char *host_hash);
 /* <prefix>m:<name> */
 int keyspace_metric(struct buf *out, const char *prefix, const char *name);
 

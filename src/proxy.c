@@ -333,9 +333,13 @@ proxy_forward(struct proxy *p, const struct config *cfg, struct request *r,
 		rc = curl_easy_perform(c);
 
 		if (x.sent) {
-			if (rc == CURLE_OK)
+			if (rc == CURLE_OK) {
 				out->result = PROXY_OK;
-			else if (r->client_gone)
+				/* A failure status passed through (no retry
+				 * left) is a failed attempt too. */
+				if (is_failure_status(cfg, x.status))
+					out->failed_attempts++;
+			} else if (r->client_gone)
 				out->result = PROXY_CLIENT_GONE;
 			else {
 				out->result = PROXY_ABORTED;

@@ -38,7 +38,8 @@ struct proxy_outcome {
 	enum proxy_result result;
 	int status; /* status sent to the client (0 if none) */
 	int attempts;
-	int failed_attempts; /* attempts that count as breaker failures */
+	int failed_attempts; /* attempts that count as breaker failures (a
+	                        failure status passed through included) */
 	const char *detail;  /* static text for a gateway error */
 };
 

@@ -51,6 +51,12 @@ struct exchange {
 	/* Set by a step's decide phase to watch the backend's response
 	 * (e.g. the cache's bounded copy); NULL: none. */
 	struct proxy_tap *tap;
+	/* Set by the breaker's decide (breaker.h) when the backend must not
+	 * be contacted: the Retry-After seconds, else 0.  A later step may
+	 * still answer (the cache, with a stale entry); if none does, the
+	 * pipeline answers 503 (breaker_respond_unavailable) instead of
+	 * forwarding. */
+	long backend_unavailable;
 	/* Filled in by the forward step; forwarded == 0 when the request
 	 * never reached a backend. */
 	int forwarded;

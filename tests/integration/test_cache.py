@@ -337,10 +337,14 @@ def reads_during(redis, fn):
         return int(m.group(1))
 
     try:
+        t0 = time.monotonic()
         before = reads()
         fn()
         time.sleep(0.2)  # let the deferred store arrive
-        return reads() - before - 1
+        got = reads() - before - 1
+        # each of the 4 processes may also flush its metric counts (one
+        # write, at most once a second, on no request's path)
+        return got, 4 * (int(time.monotonic() - t0) + 2)
     finally:
         f.close()
         s.close()
@@ -363,12 +367,14 @@ def one_round_trip(c):
 
     # a miss: the lookup rides with the rate-limit script (one round trip);
     # the store follows as a write nobody waits for (one more read at Redis)
-    miss = reads_during(c.redis, lambda: one("rt-miss-" + k))
+    miss, flushes = reads_during(c.redis, lambda: one("rt-miss-" + k))
     eq(xc(rid[-1])[0], "MISS", "first request")
-    eq(miss, 2, "Redis reads for a miss (one round trip + the deferred store)")
-    hit = reads_during(c.redis, lambda: one("rt-hit-" + k))
+    check(2 <= miss <= 2 + flushes, "Redis reads for a miss (one round trip + the deferred "
+          "store): %d (+ up to %d metric flushes)" % (miss, flushes))
+    hit, flushes = reads_during(c.redis, lambda: one("rt-hit-" + k))
     eq(xc(rid[-1])[0], "HIT", "second request")
-    eq(hit, 1, "Redis reads for a hit")
+    check(1 <= hit <= 1 + flushes, "Redis reads for a hit: %d (+ up to %d metric flushes)"
+          % (hit, flushes))
     time.sleep(0.3)
     for name in ("rt-miss-" + k, "rt-hit-" + k):
         lines = log_lines(c, name)
