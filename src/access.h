@@ -13,6 +13,12 @@
  * X-Consumer-* for the backend.  Redis down: an uncached key gets 503
  * (authentication never fails open), otherwise redis.on_failure: "closed"
  * 503, "open" lets the request through (counted).
+ *
+ * Leases: when every applicable policy has lease_max_units > 0, the script
+ * may grant this process k more units with an admission; the next k
+ * requests of the same identity and route are then admitted here, without
+ * a round trip, until the lease ends (lease_ms at most, and never after
+ * the cached key record it was granted with expires).
  */
 #ifndef APIGW_ACCESS_H
 #define APIGW_ACCESS_H
@@ -23,5 +29,7 @@ extern const struct step access_step;
 
 /* Requests let through unlimited because Redis was down (on_failure open). */
 unsigned long access_bypassed_count(const void *self);
+/* Requests admitted from a rate-limit lease, without a round trip. */
+unsigned long access_leased_count(const void *self);
 
 #endif

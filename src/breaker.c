@@ -21,6 +21,7 @@
 #include "xalloc.h"
 
 #define LEASE_MARGIN_MS 1000 /* the trial lease outlives the exchange */
+#define BREAKER_FRESH_MS 1000 /* a copy Redis confirmed may decide alone */
 #define CHECK_ARGS 9         /* 3 keys + 6 args */
 #define REPORT_ARGS 13       /* 3 keys + 10 args */
 #define NUM_LEN 24
@@ -124,6 +125,7 @@ breaker_exchange_ms(const struct route *route)
 struct breaker_entry {
 	char url_hash[KEYSPACE_SHORT_HEX + 1];
 	struct breaker_sm sm;
+	long long synced_ms; /* when Redis last told its state (mono ms) */
 };
 
 struct breaker {
@@ -140,6 +142,7 @@ struct breaker {
 	int slot;   /* in the plan, or -1 */
 	int parsed; /* the check's answer was taken in */
 	int from_redis;
+	int cached; /* decided by a copy Redis confirmed < 1 s ago */
 	long long v[6]; /* the check's reply (breaker.lua) */
 	int trial;      /* holds the half-open trial */
 	int held_slot;  /* holds a bulkhead slot in Redis */
@@ -208,6 +211,7 @@ entry_for(struct breaker *b, const char *h)
 	}
 	memcpy(b->e[b->n].url_hash, h, KEYSPACE_SHORT_HEX + 1);
 	breaker_sm_init(&b->e[b->n].sm);
+	b->e[b->n].synced_ms = 0;
 	return b->n++;
 }
 
@@ -218,6 +222,7 @@ request_reset(struct breaker *b)
 	b->slot = -1;
 	b->parsed = 0;
 	b->from_redis = 0;
+	b->cached = 0;
 	b->trial = 0;
 	b->held_slot = 0;
 	memset(b->v, 0, sizeof b->v);
@@ -281,6 +286,19 @@ breaker_plan(void *self, struct exchange *x)
 	if (build_names(b, x->cfg, rt, url_hash) != 0) {
 		log_ratelimited(&last, LOG_LVL_ERROR, "breaker: bad key names");
 		return STEP_GO; /* decided by the process's own copy */
+	}
+	/*
+	 * Nothing else needs Redis for this request (a rate-limit lease
+	 * admitted it): a closed breaker whose state Redis confirmed less
+	 * than a second ago decides from this process's copy, so the request
+	 * costs no round trip.  Failures are still reported at once (after).
+	 */
+	if (x->plan->n == 0 && rt->max_concurrent == 0 &&
+	    b->e[b->cur].synced_ms > 0 &&
+	    mono_ms() - b->e[b->cur].synced_ms < BREAKER_FRESH_MS &&
+	    breaker_sm_state(&b->e[b->cur].sm, mono_ms()) == BREAKER_CLOSED) {
+		b->cached = 1;
+		return STEP_GO;
 	}
 	b->argv[3] = "check";
 	b->argv[4] = "";
@@ -362,6 +380,7 @@ take_answer(struct breaker *b, struct exchange *x, int deciding)
 			b->trial = b->v[4] != 0;
 			b->held_slot = b->v[5] != 0;
 			adopt(sm, b->v, now, b->hold_ms + LEASE_MARGIN_MS);
+			b->e[b->cur].synced_ms = now;
 			return;
 		}
 	}
@@ -370,8 +389,10 @@ take_answer(struct breaker *b, struct exchange *x, int deciding)
 		    rv->type == STORE_ERR ? rv->str : "malformed reply");
 	if (!deciding)
 		return; /* an earlier step answered: nothing to admit */
-	/* Redis could not answer: this process's copy decides. */
-	b->counts.local++;
+	/* Redis could not answer (or was not asked: the copy is fresh and
+	 * closed): this process's copy decides. */
+	if (!b->cached)
+		b->counts.local++;
 	memset(b->v, 0, sizeof b->v);
 	b->v[0] = breaker_sm_check(
 	    sm, now, b->hold_ms + LEASE_MARGIN_MS, &b->v[3], &trial);
@@ -488,7 +509,7 @@ breaker_after(void *self, struct exchange *x)
 	 * nothing: no write.  (A failure another process counts between
 	 * our check and this success is then not reset: the count errs
 	 * towards opening, never towards hammering.) */
-	if (b->from_redis &&
+	if ((b->from_redis || b->cached) &&
 	    (failed > 0 || b->trial || b->held_slot ||
 	        (success && b->v[1] == BREAKER_CLOSED && b->v[2] > 0)))
 		report(b, x, failed, success);

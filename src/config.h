@@ -42,6 +42,8 @@ struct rl_policy {         /* config_keys_policy */
 	enum rl_algorithm algorithm;
 	long limit[RL_NWINDOWS]; /* requests per window; 0 = window unused */
 	long burst_size;         /* 0 = the shortest window's limit */
+	long lease_max_units;    /* 0 = no leases */
+	long lease_ms;           /* a lease's longest life */
 };
 
 /* Seconds in each window: 1, 60, 3600, 86400. */

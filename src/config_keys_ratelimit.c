@@ -94,6 +94,12 @@ const struct config_key config_keys_policy[] = {
 	{ .name = "burst_size", .type = CK_LONG, .min = 0,
 	  .max = CONFIG_RATE_MAX, .def = 0, .off = PO(burst_size),
 	  .help = "bucket capacity of the shortest window; 0 = its limit" },
+	{ .name = "lease_max_units", .type = CK_LONG, .min = 0, .max = 1000,
+	  .def = 0, .off = PO(lease_max_units),
+	  .help = "units a process may reserve per lease; 0 = no leases" },
+	{ .name = "lease_ms", .type = CK_LONG, .min = 10, .max = 1000,
+	  .def = 200, .off = PO(lease_ms),
+	  .help = "longest life of a lease, milliseconds" },
 	{ .name = NULL },
 };
 /* clang-format on */

@@ -68,6 +68,17 @@ struct gateway {
 	struct hdrs fwd;
 };
 
+/* Every step hands back what it holds (before exit or reload). */
+static void
+gateway_finish(struct gateway *gw)
+{
+	size_t i;
+
+	for (i = 0; i < NSTEPS; i++)
+		if (steps[i]->finish != NULL)
+			steps[i]->finish(gw->self[i], gw->store);
+}
+
 struct gateway *
 gateway_new(struct config *cfg, char **err)
 {
@@ -110,6 +121,7 @@ gateway_free(struct gateway *gw)
 
 	if (gw == NULL)
 		return;
+	gateway_finish(gw);
 	gateway_tick(gw, 1);    /* last flush */
 	store_flush(gw->store); /* and wait for it: the exit drops the rest */
 	for (i = 0; i < NSTEPS; i++)
@@ -168,6 +180,7 @@ gateway_maybe_reload(struct gateway *gw, int force)
 	}
 	/* What was counted under the old config goes out under its names
 	 * (key prefix, Redis) before they change. */
+	gateway_finish(gw);
 	gateway_tick(gw, 1);
 	store_flush(gw->store);
 	access_log_close(gw->alog);

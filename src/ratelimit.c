@@ -196,37 +196,18 @@ rl_plan_argv(struct rl_args *a, const struct rl_plan *pl)
 	}
 }
 
-int
-ratelimit_build(const struct rl_query *q, struct buf *args, const char **argv,
-    size_t *argvlen, int max, int *argc)
+/* The policies of q in the order the script evaluates them. */
+static int
+rl_policies(const struct rl_query *q, struct rl_plan plan[3])
 {
 	const struct config *cfg = q->cfg;
 	const struct route *route = q->route;
-	const char *prefix = cfg->redis.key_prefix ? cfg->redis.key_prefix : "";
-	struct rl_args a = {args, argv, argvlen, max, 0, 0};
-	struct rl_plan plan[3];
-	char key_tag[KEYSPACE_TAG_LEN];
-	struct buf *b;
-	const char *tag = q->tag;
-	int lookup, nplan = 0, enforced = 0, nkeys, i, rc = -1;
-	size_t end;
-
-	lookup = q->lookup_key && q->key_hash != NULL;
-	if (q->key_hash != NULL) {
-		if (keyspace_tag_key(key_tag, q->key_hash) == -1)
-			goto out;
-		if (tag == NULL)
-			tag = key_tag;
-	}
-	/* Only a hashed identity may name a Redis key. */
-	if (!keyspace_tag_ok(tag) || max < 0)
-		goto out;
-	buf_reset(args);
+	int lookup = q->lookup_key && q->key_hash != NULL;
+	int nplan = 0, enforced = 0;
 
 	/*
-	 * Which policies, and in which order (the key's first).  A shadow
-	 * policy does not displace the default: trying a new limit must not
-	 * lift the one in force.
+	 * A shadow policy does not displace the default: trying a new limit
+	 * must not lift the one in force.
 	 */
 	if (!lookup && q->key_hash != NULL && rl_applies(q->key_policy)) {
 		plan[nplan].p = q->key_policy;
@@ -248,6 +229,69 @@ ratelimit_build(const struct rl_query *q, struct buf *args, const char **argv,
 		    cfg->rate_limit.name ? cfg->rate_limit.name : "default";
 		nplan++;
 	}
+	return nplan;
+}
+
+void
+ratelimit_lease_params(
+    const struct rl_query *q, long *max_units, long *lease_ms)
+{
+	struct rl_plan plan[3];
+	int i, n;
+
+	*max_units = 0;
+	*lease_ms = 0;
+	/* A key looked up in this call has a policy nobody knows yet. */
+	if (q->lookup_key && q->key_hash != NULL)
+		return;
+	n = rl_policies(q, plan);
+	for (i = 0; i < n; i++) {
+		/* An API key's own policy follows the default group's. */
+		const struct rl_policy *p =
+		    plan[i].p == q->key_policy ? &q->cfg->rate_limit : plan[i].p;
+
+		if (p->lease_max_units <= 0) {
+			*max_units = 0;
+			return;
+		}
+		if (i == 0 || p->lease_max_units < *max_units)
+			*max_units = p->lease_max_units;
+		if (i == 0 || p->lease_ms < *lease_ms)
+			*lease_ms = p->lease_ms;
+	}
+}
+
+int
+ratelimit_build(const struct rl_query *q, struct buf *args, const char **argv,
+    size_t *argvlen, int max, int *argc)
+{
+	const struct config *cfg = q->cfg;
+	const struct route *route = q->route;
+	const char *prefix = cfg->redis.key_prefix ? cfg->redis.key_prefix : "";
+	struct rl_args a = {args, argv, argvlen, max, 0, 0};
+	struct rl_plan plan[3];
+	char key_tag[KEYSPACE_TAG_LEN];
+	struct buf *b;
+	const char *tag = q->tag;
+	int lookup, nplan = 0, nkeys, i, rc = -1;
+	long lease_max, lease_ms;
+	size_t end;
+
+	lookup = q->lookup_key && q->key_hash != NULL;
+	if (q->key_hash != NULL) {
+		if (keyspace_tag_key(key_tag, q->key_hash) == -1)
+			goto out;
+		if (tag == NULL)
+			tag = key_tag;
+	}
+	/* Only a hashed identity may name a Redis key. */
+	if (!keyspace_tag_ok(tag) || max < 0)
+		goto out;
+	buf_reset(args);
+
+	/* Which policies, and in which order (the key's first). */
+	nplan = rl_policies(q, plan);
+	ratelimit_lease_params(q, &lease_max, &lease_ms);
 
 	/* KEYS: the record, the key policy's counters, then the others. */
 	if ((b = rl_arg_open(&a)) != NULL)
@@ -287,6 +331,11 @@ ratelimit_build(const struct rl_query *q, struct buf *args, const char **argv,
 	rl_arg(&a, "%d", nplan);
 	for (i = 0; i < nplan; i++)
 		rl_plan_argv(&a, &plan[i]);
+	if (lease_max > 0 && q->lease_units > 0) {
+		rl_arg(&a, "%ld",
+		    q->lease_units < lease_max ? q->lease_units : lease_max);
+		rl_arg(&a, "%ld", lease_ms);
+	}
 
 	if (a.n > max || a.bad)
 		goto out;
@@ -300,6 +349,28 @@ ratelimit_build(const struct rl_query *q, struct buf *args, const char **argv,
 	rc = nkeys;
 out:
 	return rc;
+}
+
+int
+ratelimit_giveback(const char *const *argv, int argc, int nkeys, long units,
+    long long end_us, long long granted_us, char num[3][24], const char **out,
+    int max)
+{
+	int i;
+
+	/* KEYS, then ARGV: now, mode, ..., lease_max, lease_ms. */
+	if (argc < nkeys + 7 || argc + 1 > max || units <= 0)
+		return -1;
+	for (i = 0; i < argc - 2; i++)
+		out[i] = argv[i];
+	out[nkeys + 1] = "R";
+	snprintf(num[0], 24, "%ld", units);
+	snprintf(num[1], 24, "%lld", end_us);
+	snprintf(num[2], 24, "%lld", granted_us);
+	out[argc - 2] = num[0];
+	out[argc - 1] = num[1];
+	out[argc] = num[2];
+	return argc + 1;
 }
 
 /* ---- parsing the reply ---- */
@@ -468,7 +539,17 @@ ratelimit_parse(const struct store_val *reply, struct rl_result *out)
 		goto out;
 	if (rl_val_long(&e[4], 0, RL_MAX_WINDOWS, &n) == -1)
 		goto out;
-	if (reply->n != RL_REPLY_HEAD + (size_t)n * RL_REPLY_WIN)
+	/* Four more fields when a lease was asked for. */
+	if (reply->n == RL_REPLY_HEAD + (size_t)n * RL_REPLY_WIN + 4) {
+		const struct store_val *l =
+		    &e[RL_REPLY_HEAD + (size_t)n * RL_REPLY_WIN];
+
+		if (rl_val_long(&l[0], 0, 1000000, &out->lease_units) == -1 ||
+		    rl_val_ll(&l[1], &out->lease_until_ms) == -1 ||
+		    rl_val_ll(&l[2], &out->lease_end_us) == -1 ||
+		    rl_val_ll(&l[3], &out->lease_granted_us) == -1)
+			goto out;
+	} else if (reply->n != RL_REPLY_HEAD + (size_t)n * RL_REPLY_WIN)
 		goto out;
 	if (n > 0 && out->status >= RL_KEY_UNKNOWN)
 		goto out;

@@ -64,6 +64,14 @@ struct rl_result {
 	struct rl_key_record record;
 	size_t n;
 	struct rl_window_result win[RL_MAX_WINDOWS];
+	/* A lease granted with this admission (0 units: none): the caller may
+	 * admit lease_units more requests of the same identity and policies
+	 * until lease_until_ms (Redis time), without asking. */
+	long lease_units;
+	long long lease_until_ms;
+	/* What names the lease in Redis, for giving back unused units
+	 * (ratelimit_giveback): its end and the grant, in us. */
+	long long lease_end_us, lease_granted_us;
 };
 
 /* What the pipeline knows when it asks. */
@@ -76,6 +84,8 @@ struct rl_query {
 	int lookup_key;       /* 1: read the record in the script */
 	const struct rl_policy *key_policy; /* cached key's policy, or NULL */
 	const char *now_us; /* tests only: fixed clock, else NULL */
+	long lease_units;   /* units to ask a lease for (0: none); never
+	                     * more than the policies' lease_max_units */
 };
 
 /*
@@ -88,6 +98,27 @@ struct rl_query {
  */
 int ratelimit_build(const struct rl_query *q, struct buf *args,
     const char **argv, size_t *argvlen, int max, int *argc);
+
+/*
+ * The lease q may ask for: the smallest lease_max_units and lease_ms of
+ * its policies (an API key's own policy counts with the default group's),
+ * or 0 units when any policy has leases off, or when the key's record is
+ * looked up in this call.
+ */
+void ratelimit_lease_params(
+    const struct rl_query *q, long *max_units, long *lease_ms);
+
+/*
+ * Turns the arguments of a call that was granted a lease (argv[0..argc),
+ * nkeys KEYS first, as ratelimit_build made them: the last two are the
+ * lease request) into those of the call that gives back units of it:
+ * writes up to max pointers to out (borrowing argv's strings and num, a
+ * caller buffer of at least 3 x 24 bytes for the numbers) and returns the
+ * new argc, or -1.
+ */
+int ratelimit_giveback(const char *const *argv, int argc, int nkeys,
+    long units, long long end_us, long long granted_us, char num[3][24],
+    const char **out, int max);
 
 /* Parses the script's reply.  Returns 0, or -1 for a malformed reply. */
 int ratelimit_parse(const struct store_val *reply, struct rl_result *out);

@@ -16,7 +16,8 @@
  *           through its tap): the step may answer instead of the 502/504
  *           (the cache's stale-if-error entry);
  *   tick    at most once a second from the accept loop, also when idle
- *           (flushes).
+ *           (flushes);
+ *   finish  before the process exits or adopts a new configuration.
  *
  * Phases return STEP_GO to let the request go on or STEP_DONE when they
  * answered it.  A process serves one request at a time, so a step keeps
@@ -72,6 +73,9 @@ struct step {
 	enum step_rc (*rescue)(void *self, struct exchange *x);
 	void (*after)(void *self, struct exchange *x);
 	void (*tick)(void *self, struct store *s, time_t now);
+	/* The process is about to exit or adopt a new config: hand back
+	 * what it holds (rate-limit leases), with deferred commands. */
+	void (*finish)(void *self, struct store *s);
 };
 
 #endif

@@ -24,6 +24,9 @@ ARGV[5]    P, the number of explicit policies; then for each policy:
                       that has its own policy (the default policy)
            burst: capacity of token_bucket/gcra windows (0 = limit);
                   ignored by sliding_window and fixed_window
+           then, optionally, lease_max lease_ms: when the request is
+           admitted, reserve a lease of up to lease_max units of every
+           window for at most lease_ms (see Leases below)
 
 Lookup mode: HGETALL KEYS[1]; no record -> status 2; revoked "1" -> 3;
 expires > 0 and now >= expires -> 4 (2-4 return at once and consume
@@ -35,7 +38,16 @@ capacity burst (0 = its limit), its longer windows their limit.
 Reply:
   { status, now_ms, retry_after_ms, record, nwin,
     nwin x (policy_name, window_seconds, algorithm, limit, burst,
-            remaining, reset_ms, shadow, rejected) }
+            remaining, reset_ms, shadow, rejected)
+    [, lease_units, lease_until_ms, lease_end_us, granted_us] }
+    (the lease fields when one was asked for; 0s when none was granted)
+
+Return mode (ARGV[2] = "R", the grant's other arguments unchanged but the
+lease pair replaced by  units lease_end_us granted_us): gives back units
+of a lease that ended unused, where the algorithm allows it: a
+fixed_window still in the window of the grant takes them off its count, a
+sliding_window removes that many of the lease's entries, a bucket gets
+the tokens back (never beyond full).  Replies { units }.
   status 0 admitted, 1 rejected, 2 unknown key, 3 revoked, 4 expired
   record {id, name, expires, alg, rps, rpm, rph, rpd, burst} (strings)
     when lookup mode found the key (also with status 3 and 4), else {}
@@ -68,6 +80,25 @@ gets a PEXPIRE no longer than its state matters.  Algorithms, for a window of W 
                   state stays exact however T divides.
 A key of the wrong type (the policy's algorithm changed) counts as empty
 and is replaced when written.
+
+Leases: an admitted request may also reserve k units of every window, for
+the caller to admit k more requests of the same identity and policies
+without asking, until lease_until_ms.  The k units are consumed here, now,
+and charged so that whenever they are used no interval admits more than
+the limit:
+  fixed_window    n += k; the lease ends at the window's end at the latest
+  sliding_window  k entries stamped at the lease's end (the latest moment
+                  a unit can be used; entries after now count already), so
+                  each is counted over an interval covering any use time
+  token_bucket,   k tokens taken now, and only while rate x lease_ms tokens
+  gcra            stay in the bucket: tokens refilled during the lease can
+                  then never add up with leased ones beyond the burst
+k is lease_max at most and at most 1/8 of what a window has left (so it
+shrinks to 0 near the limit: small limits never lease and the last units
+are always decided here, one request at a time), and the same for every
+window.  Shadow windows take the units too (if they admit) but never limit
+k.  Units a lease does not use are not given back: the cost is
+under-admission of at most (processes x k) units near the end of a window.
 ]]
 
 if redis.replicate_commands then
@@ -162,9 +193,9 @@ local function fixed_load(w)
 	w.wait = w.ends - now
 end
 
-local function fixed_commit(w)
+local function fixed_commit(w, units)
 	drop_stale(w)
-	w.n = w.n + 1
+	w.n = w.n + (units or 1)
 	redis.call('HSET', w.key, 'k', fmt(w.k), 'n', fmt(w.n))
 	redis.call('PEXPIRE', w.key, fmt(cdiv(w.ends - now, 1000)))
 end
@@ -216,6 +247,20 @@ local function sliding_commit(w)
 	w.oldest = w.oldest or now
 end
 
+-- k leased units, stamped at the lease's end (lease_end, in us).  Members
+-- "<lease_end>:<now>:<i>" are unique: one script runs at a time and TIME moves.
+local function sliding_lease(w, k, lease_end)
+	local args = {}
+	local u = fmt(lease_end)
+	for i = 1, k do
+		args[#args + 1] = u
+		args[#args + 1] = u .. ':' .. fmt(now) .. ':' .. fmt(i)
+	end
+	redis.call('ZADD', w.key, unpack(args))
+	redis.call('PEXPIRE', w.key, fmt(cdiv(lease_end - now, 1000) + w.secs * 1000))
+	w.c = w.c + k
+end
+
 local function sliding_report(w)
 	w.remaining = math.max(0, w.limit - w.c)
 	w.reset = 0
@@ -243,9 +288,9 @@ local function bucket_load(w)
 	end
 end
 
-local function bucket_commit(w)
+local function bucket_commit(w, units)
 	drop_stale(w)
-	w.d = w.d + w.span
+	w.d = w.d + w.span * (units or 1)
 	local q = idiv(w.d, w.limit)
 	-- Exact while B W < 2^53 us (B <= 104249 for a day); beyond that
 	-- the remainder is rounded, so keep it in range.
@@ -373,8 +418,59 @@ for _ = 1, npol do
 		end
 	end
 end
+local lease_max, lease_us = 0, 0
+local giveback = ARGV[2] == 'R'
+local back, back_end, back_granted = 0, 0, 0
+if giveback then
+	back = int_arg(ARGV[a], 'units')
+	back_end = int_arg(ARGV[a + 1], 'lease end')
+	back_granted = int_arg(ARGV[a + 2], 'grant time')
+	a = a + 3
+elseif a + 1 == #ARGV then
+	lease_max = int_arg(ARGV[a], 'lease units')
+	lease_us = int_arg(ARGV[a + 1], 'lease ms') * 1000
+	a = a + 2
+end
 if a <= #ARGV then
 	fail('extra arguments')
+end
+
+-- ---- return mode: give back what a lease did not use ----
+
+if giveback then
+	for _, w in ipairs(windows) do
+		if w.alg == 'fixed_window' then
+			w.span = w.secs * 1000000
+			local v = read(w, 'HMGET', w.key, 'k', 'n')
+			local k = idiv(back_granted, w.span)
+			if v and tonumber(v[1]) == k and idiv(now, w.span) == k then
+				local n = math.max(0, (tonumber(v[2]) or 0) - back)
+				redis.call('HSET', w.key, 'n', fmt(n))
+			end
+		elseif w.alg == 'sliding_window' then
+			local u = fmt(back_end)
+			local members = {}
+			for i = 1, back do
+				members[#members + 1] = u .. ':' .. fmt(back_granted) .. ':' .. fmt(i)
+			end
+			if #members > 0 then
+				redis.pcall('ZREM', w.key, unpack(members))
+			end
+		else
+			bucket_load(w)
+			if w.d > 0 and not w.stale then
+				local d = math.max(0, w.d - back * w.span)
+				if d == 0 then
+					redis.call('DEL', w.key)
+				else
+					local q = idiv(d, w.limit)
+					local r = math.min(math.max(d - q * w.limit, 0), w.limit - 1)
+					redis.call('HSET', w.key, 't', fmt(now + q), 'r', fmt(r))
+				end
+			end
+		end
+	end
+	return { back }
 end
 
 -- ---- phase 1: evaluate, write nothing ----
@@ -398,6 +494,49 @@ if admitted then
 	end
 end
 
+-- ---- phase 3: a lease for the next requests (see Leases above) ----
+
+local lease_k, lease_until = 0, 0
+local lease_end_us, lease_granted_us = 0, 0
+if admitted and lease_max > 0 and lease_us > 0 and #windows > 0 then
+	local k, lease_end = lease_max, now + lease_us
+	for _, w in ipairs(windows) do
+		if w.alg == 'fixed_window' then
+			lease_end = math.min(lease_end, w.ends)
+		end
+	end
+	for _, w in ipairs(windows) do
+		if w.ok and not w.shadow then
+			local left = 0
+			if w.alg == 'fixed_window' then
+				left = w.limit - w.n
+			elseif w.alg == 'sliding_window' then
+				left = w.limit - w.c
+			else
+				local spare = w.cap - w.d - w.limit * lease_us
+				if spare > 0 then
+					left = idiv(spare, w.span)
+				end
+			end
+			k = math.min(k, idiv(math.max(left, 0), 8))
+		end
+	end
+	-- A lease too short to be of use is not worth its units.
+	if k >= 1 and lease_end - now >= 10000 then
+		for _, w in ipairs(windows) do
+			if w.ok then
+				if w.alg == 'sliding_window' then
+					sliding_lease(w, k, lease_end)
+				else
+					IMPL[w.alg][2](w, k)
+				end
+			end
+		end
+		lease_k, lease_until = k, idiv(lease_end, 1000)
+		lease_end_us, lease_granted_us = lease_end, now
+	end
+end
+
 local reply = { admitted and 0 or 1, now_ms,
     admitted and 0 or cdiv(wait, 1000), record, #windows }
 for _, w in ipairs(windows) do
@@ -412,5 +551,11 @@ for _, w in ipairs(windows) do
 	reply[n + 7] = cdiv(w.reset, 1000)
 	reply[n + 8] = w.shadow and 1 or 0
 	reply[n + 9] = w.ok and 0 or 1
+end
+if lease_max > 0 then
+	reply[#reply + 1] = lease_k
+	reply[#reply + 1] = lease_until
+	reply[#reply + 1] = lease_end_us
+	reply[#reply + 1] = lease_granted_us
 end
 return reply

@@ -1,0 +1,218 @@
+#!/usr/bin/env python3
+"""Rate-limit leases through two lighttpd stacks (4 apigw processes each)
+on one redis-server: limits stay exact whatever the number of processes,
+also when processes restart midway; far from the limit most requests are
+admitted without a Redis round trip; a small limit behaves exactly as
+without leases."""
+
+import os
+import re
+import socket
+import sys
+import threading
+import time
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness as h  # noqa: E402
+from harness import check, eq, expect_status, test  # noqa: E402
+
+LIMIT = 2000
+SENT = 2600
+THREADS = 16
+LEASE = {"lease_max_units": 64, "lease_ms": 200}
+ALGS = ("sliding_window", "fixed_window", "token_bucket", "gcra")
+
+
+class Ctx:
+    pass
+
+
+def setup(td):
+    c = Ctx()
+    c.redis = h.start_redis(td)
+    c.b = h.start_backend(td)
+    routes = []
+    for alg in ALGS:
+        # fixed_window on an hour window: a minute boundary in the middle
+        # of the run would legitimately admit more
+        win = "requests_per_hour" if alg == "fixed_window" else "requests_per_minute"
+        pol = {"algorithm": alg, win: LIMIT}
+        pol.update(LEASE)
+        routes.append({"prefix": "/" + alg, "backend": c.b.url, "rate_limit": pol})
+        small = {"algorithm": alg, "requests_per_minute": 5}
+        small.update(LEASE)
+        routes.append({"prefix": "/small-" + alg, "backend": c.b.url, "rate_limit": small})
+    far = {"algorithm": "gcra", "requests_per_minute": 1000000,
+           "lease_max_units": 256, "lease_ms": 1000}
+    routes.append({"prefix": "/far", "backend": c.b.url, "rate_limit": far})
+    routes.append({"prefix": "/nolease", "backend": c.b.url,
+                   "rate_limit": {"algorithm": "gcra", "requests_per_minute": 1000000}})
+    cfg = h.base_config(c.redis, routes)
+    c.config = h.write_gateway_config(td, cfg)
+    c.stacks = [h.Lighttpd(td, config=c.config, max_procs=4, name="lt%d" % i) for i in (1, 2)]
+    return c
+
+
+_n = [0]
+_lock = threading.Lock()
+
+
+def new_client():
+    with _lock:
+        _n[0] += 1
+        return "198.51.%d.%d" % (_n[0] // 250, _n[0] % 250 + 1)
+
+
+def hammer(c, path, client, total, during=None):
+    """total GETs from THREADS threads spread over both stacks; returns
+    (admitted, rejected, seconds).  during() runs once, halfway."""
+    counts = {"ok": 0, "429": 0, "other": []}
+    lock = threading.Lock()
+    per = total // THREADS
+    half = threading.Event()
+    done = [0]
+
+    def one(i):
+        port = c.stacks[i % 2].port
+        for _ in range(per):
+            try:
+                r = h.request(port, "GET", path, headers={"X-Forwarded-For": client})
+                st = r.status
+            except Exception as e:  # a stack being restarted: not counted
+                st = "error %s" % e
+            with lock:
+                if st == 200:
+                    counts["ok"] += 1
+                elif st == 429:
+                    counts["429"] += 1
+                else:
+                    counts["other"].append(st)
+                done[0] += 1
+                if done[0] == total // 2:
+                    half.set()
+
+    t0 = time.monotonic()
+    ts = [threading.Thread(target=one, args=(i,), daemon=True) for i in range(THREADS)]
+    for t in ts:
+        t.start()
+    if during:
+        half.wait(60)
+        during()
+    for t in ts:
+        t.join(120)
+    return counts, time.monotonic() - t0
+
+
+def check_limit(alg, counts, secs):
+    ok = counts["ok"]
+    bound = LIMIT
+    if alg in ("token_bucket", "gcra"):
+        bound += int(LIMIT * (secs + 1) / 60) + 1   # what refills meanwhile
+    print("# %s: %d admitted, %d rejected of %d in %.1fs (bound %d)"
+          % (alg, ok, counts["429"], SENT, secs, bound))
+    check(ok <= bound, "%s: %d admitted, limit %d" % (alg, ok, bound))
+    check(ok >= 1600, "%s: only %d admitted of a limit of %d" % (alg, ok, LIMIT))
+
+
+def wait_off_hour_edge():
+    # fixed_window counts per aligned hour: do not straddle one
+    left = 3600 - time.time() % 3600
+    if left < 90:
+        time.sleep(left + 1)
+
+
+def exact_under_concurrency(c, alg):
+    if alg == "fixed_window":
+        wait_off_hour_edge()
+    counts, secs = hammer(c, "/%s/echo" % alg, new_client(), SENT)
+    eq(counts["other"], [], "%s: statuses other than 200/429" % alg)
+    check_limit(alg, counts, secs)
+
+
+for _alg in ALGS:
+    def _t(c, alg=_alg):
+        exact_under_concurrency(c, alg)
+    _t.__name__ = "exact_with_leases_" + _alg
+    test(_t)
+
+
+@test
+def exact_when_processes_restart(c):
+    wait_off_hour_edge()
+
+    def restart():
+        # every process of the first stack ends (leases and all) and a
+        # new set starts with nothing in hand
+        c.stacks[0].stop()
+        c.stacks[0] = h.Lighttpd(c.stacks[0].td, config=c.config, max_procs=4, name="lt1r")
+
+    for alg in ("sliding_window", "gcra"):
+        counts, secs = hammer(c, "/%s/echo" % alg, new_client(), SENT, during=restart)
+        check_limit(alg + " (restart)", counts, secs)
+        for st in counts["other"]:
+            check(str(st).startswith("error") or st in (502, 503),
+                  "%s: status %r while a stack restarted" % (alg, st))
+
+
+@test
+def small_limit_is_exact(c):
+    for alg in ALGS:
+        client = new_client()
+        port = c.stacks[0].port
+        got = [h.request(port, "GET", "/small-%s/echo" % alg,
+                         headers={"X-Forwarded-For": client}).status for _ in range(8)]
+        eq(got, [200] * 5 + [429] * 3, "%s: 5 per minute with leases on" % alg)
+
+
+def reads_during(redis, fn):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(10)
+    s.connect(redis.socket)
+    f = s.makefile("rb")
+
+    def reads():
+        s.sendall(h.resp_encode(["INFO", "stats"]))
+        m = re.search(r"^total_reads_processed:(\d+)", h.resp_read(f), re.M)
+        return int(m.group(1))
+
+    try:
+        before = reads()
+        fn()
+        return reads() - before - 1
+    finally:
+        f.close()
+        s.close()
+
+
+@test
+def far_from_the_limit_few_round_trips(c):
+    client = new_client()
+    n = 800
+
+    def run(path):
+        def go():
+            for i in range(n):
+                r = h.request(c.stacks[i % 2].port, "GET", path,
+                              headers={"X-Forwarded-For": client})
+                expect_status(r, 200, path)
+                check("RateLimit" in r.headers, "RateLimit headers on a leased admission")
+                rem = int(r.headers["X-RateLimit-Remaining"])
+                check(rem <= 1000000, "remaining %d" % rem)
+        return reads_during(c.redis, go)
+
+    t0 = time.monotonic()
+    with_lease = run("/far/echo")
+    t1 = time.monotonic()
+    without = run("/nolease/echo")
+    t2 = time.monotonic()
+    print("# %d requests: %d Redis round trips with leases (%.3f per request) in %.1fs, "
+          "%d without in %.1fs (both with the metric flushes, at most one per process and "
+          "second)" % (n, with_lease, with_lease / n, t1 - t0, without, t2 - t1))
+    flushes = 8 * (int(t2 - t1) + 2)
+    check(n <= without <= n + flushes, "round trips without leases: %d" % without)
+    check(with_lease <= n * 0.2, "%d round trips for %d requests with leases" % (with_lease, n))
+
+
+if __name__ == "__main__":
+    h.main(setup)
