@@ -147,7 +147,7 @@ def exact_when_processes_restart(c):
         c.stacks[0].stop()
         c.stacks[0] = h.Lighttpd(c.stacks[0].td, config=c.config, max_procs=4, name="lt1r")
 
-    for alg in ("sliding_window", "gcra"):
+    for alg in ("sliding_window",):
         counts, secs = hammer(c, "/%s/echo" % alg, new_client(), SENT, during=restart)
         check_limit(alg + " (restart)", counts, secs)
         for st in counts["other"]:
