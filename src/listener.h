@@ -10,6 +10,9 @@
  * that crashed is replaced; one that still accepts connections belongs to
  * a running master and is refused.
  *
+ * The kernel keeps the name a socket was bound to: getsockname(), ss(8)
+ * and /proc/net/unix show the temporary name, "DIR/.apigw-PID.sock".
+ *
  * Options as an operator writes them:
  *	--socket-mode 0660 --socket-owner www-data:www-data --user apigw
  * mode: 1 to 4 octal digits, at most 0777; owner: USER, USER:GROUP or
