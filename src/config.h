@@ -137,7 +137,7 @@ struct log_conf {               /* config_keys_log */
 	int level;              /* enum log_level; "info" */
 };
 
-struct listen_conf {     /* config_keys_listen */
+struct listen_conf {        /* config_keys_listen */
 	char *socket_mode;  /* octal, e.g. "0660"; NULL: as bind() makes it */
 	char *socket_owner; /* "USER[:GROUP]"; NULL: the master's */
 };
