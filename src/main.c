@@ -378,11 +378,10 @@ static pid_t
 spawn_worker(const struct master *m, struct config *cfg)
 {
 	pid_t pid = fork();
+	char err[256];
 
 	if (pid != 0)
 		return pid; /* parent, or -1 */
-	char err[256];
-
 	sigprocmask(SIG_SETMASK, &master_oldmask, NULL);
 	close(m->ready_rd);
 	ready_fd = m->ready_wr;
