@@ -108,6 +108,8 @@ const struct config_key config_keys_root[] = {
 	  .off = CO(cors) },
 	{ .name = "log", .type = CK_GROUP, .sub = config_keys_log,
 	  .off = CO(log) },
+	{ .name = "listen", .type = CK_GROUP, .sub = config_keys_listen,
+	  .off = CO(listen) },
 	{ .name = "plugins", .type = CK_LIST, .max_n = 64,
 	  .sub = config_keys_plugin, .elem_size = sizeof(struct plugin_conf),
 	  .off = CO(plugins), .off_n = CO(n_plugins),

@@ -139,6 +139,11 @@ struct log_conf {               /* config_keys_log */
 	int level;              /* enum log_level; "info" */
 };
 
+struct listen_conf {        /* config_keys_listen */
+	char *socket_mode;  /* octal, e.g. "0660"; NULL: as bind() makes it */
+	char *socket_owner; /* "USER[:GROUP]"; NULL: the master's */
+};
+
 struct config {
 	char *path;   /* owned: the file it was read from */
 	time_t mtime; /* the file's mtime when read */
@@ -152,6 +157,7 @@ struct config {
 	struct cache_conf cache;
 	struct cors_conf cors;
 	struct log_conf log;
+	struct listen_conf listen; /* only for --listen unix sockets */
 
 	struct plugin_conf *plugins; /* config_keys_plugin */
 	size_t n_plugins;

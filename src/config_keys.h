@@ -31,6 +31,7 @@
  *	config_keys_cache	config_keys_cache.c	cache
  *	config_keys_cors	config_keys_mw.c	cors, mw.c
  *	config_keys_log		config_keys_mw.c	log, mw.c
+ *	config_keys_listen	config_keys_listen.c	listen, listener.c
  *	config_keys_plugin	config_keys_plugin.c	a plugins entry,
  *plugin.c config_keys_route	config_keys_router.c	a routes entry, router.c
  *
@@ -108,6 +109,7 @@ extern const struct config_key config_keys_breaker[];
 extern const struct config_key config_keys_cache[];
 extern const struct config_key config_keys_cors[];
 extern const struct config_key config_keys_log[];
+extern const struct config_key config_keys_listen[];
 extern const struct config_key config_keys_plugin[];
 extern const struct config_key config_keys_route[];
 

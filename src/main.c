@@ -10,7 +10,11 @@
  *    becomes a master that forks N workers, restarts dead ones, reloads on
  *    SIGHUP (a new config is validated first; workers of the old
  *    generation finish their request and exit) and on SIGTERM stops
- *    accepting, lets in-flight requests finish, and exits.
+ *    accepting, lets in-flight requests finish, and exits.  A unix socket
+ *    gets its mode and owner before it appears (listener.h); started as
+ *    root with --user, the master stays root (to remove the socket and
+ *    re-read a root-only config) and each worker drops to the user before
+ *    it serves.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -20,6 +24,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -31,6 +37,7 @@
 
 #include "config.h"
 #include "gateway.h"
+#include "listener.h"
 #include "log.h"
 #include "plugin.h"
 #include "request.h"
@@ -84,6 +91,8 @@ usage(FILE *f)
 	    "usage: apigw [--config FILE] [--check-config]\n"
 	    "       apigw [--config FILE] --listen HOST:PORT|/path.sock "
 	    "[--workers N]\n"
+	    "             [--socket-mode MODE] [--socket-owner USER[:GROUP]]\n"
+	    "             [--user USER [--group GROUP]]\n"
 	    "\n"
 	    "  -c, --config FILE   configuration file (else $APIGW_CONFIG, "
 	    "else\n"
@@ -93,6 +102,19 @@ usage(FILE *f)
 	    "socket\n"
 	    "                      inherited on fd 0 from the web server\n"
 	    "  -w, --workers N     workers for --listen (default 4)\n"
+	    "      --socket-mode MODE\n"
+	    "                      octal mode of the --listen unix socket, "
+	    "e.g. 0660\n"
+	    "                      (else listen.socket_mode)\n"
+	    "      --socket-owner USER[:GROUP]\n"
+	    "                      owner of the --listen unix socket "
+	    "(else\n"
+	    "                      listen.socket_owner)\n"
+	    "      --user USER     as root: workers run as USER once the "
+	    "socket\n"
+	    "                      is open\n"
+	    "      --group GROUP   with --user: their group (default: "
+	    "USER's)\n"
 	    "  -V, --version       print the version and exit\n"
 	    "  -h, --help          print this help and exit\n",
 	    SYSCONFDIR);
@@ -152,23 +174,45 @@ listen_is_unix(int fd)
 
 /*
  * Waits up to a second for a new connection on listen_fd or, when the web
- * server keeps its FastCGI connection (kept_fd >= 0), for the next request
- * on it.  Returns 1 when FCGX_Accept_r() will not block for long, 0 after a
- * second of quiet or a signal.
+ * server keeps its FastCGI connection (fastcgi_keep_conn), for the next
+ * request on the kept one.  Returns 1 when FCGX_Accept_r() will not block
+ * for long, 0 after a second of quiet or a signal.
+ *
+ * libfcgi reads the next request from a kept connection and blocks there,
+ * while a new connection in the backlog already carries a request the web
+ * server wrote into it: a pool whose workers all hold idle kept
+ * connections would leave it waiting.  So when the kept connection is
+ * idle and a new one is pending, the worker takes the new one and closes
+ * the kept one, which the web server then drops from its cache.  Taking
+ * it needs a non-blocking listening socket (the --listen master makes
+ * one), so that a worker that loses the race to another keeps its
+ * connection rather than blocking in accept().
  */
 static int
-wait_for_request(int listen_fd, int kept_fd)
+wait_for_request(FCGX_Request *fr, int listen_fd, int nonblocking)
 {
 	struct pollfd pfd[2];
 	nfds_t n = 0;
+	int fd, one = 1;
 
 	pfd[n].fd = listen_fd;
 	pfd[n++].events = POLLIN;
-	if (kept_fd >= 0) {
-		pfd[n].fd = kept_fd;
+	if (fr->ipcFd >= 0) {
+		pfd[n].fd = fr->ipcFd;
 		pfd[n++].events = POLLIN;
 	}
-	return poll(pfd, n, 1000) > 0;
+	if (poll(pfd, n, 1000) <= 0)
+		return 0;
+	if (n == 1 || pfd[1].revents != 0 || !nonblocking)
+		return 1;
+	fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd < 0)
+		return 0; /* another worker took it; the kept one stays */
+	/* As libfcgi's own accept does for TCP. */
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+	FCGX_Free(fr, 1);
+	fr->ipcFd = fd; /* FCGX_Accept_r() reads a request from it */
+	return 1;
 }
 
 /* In a --listen worker, its end of the master's ready pipe; else -1. */
@@ -202,7 +246,7 @@ serve(int listen_fd, struct config *cfg)
 	struct request req;
 	struct gateway *gw;
 	char *err = NULL;
-	int unix_socket;
+	int unix_socket, nonblocking;
 
 	set_signal(SIGTERM, on_term);
 	set_signal(SIGINT, on_term);
@@ -229,9 +273,10 @@ serve(int listen_fd, struct config *cfg)
 	FCGX_InitRequest(&fr, listen_fd, FCGI_FAIL_ACCEPT_ON_INTR);
 	request_init(&req);
 	unix_socket = listen_is_unix(listen_fd);
+	nonblocking = (fcntl(listen_fd, F_GETFL) & O_NONBLOCK) != 0;
 
 	while (!got_term) {
-		if (!wait_for_request(listen_fd, fr.ipcFd)) {
+		if (!wait_for_request(&fr, listen_fd, nonblocking)) {
 			/* Idle for a second (or a signal): periodic work. */
 			gateway_tick(gw, 0);
 			continue;
@@ -239,8 +284,8 @@ serve(int listen_fd, struct config *cfg)
 		if (FCGX_Accept_r(&fr) < 0) {
 			if (got_term)
 				break;
-			if (errno == EINTR || got_hup)
-				continue;
+			if (errno == EINTR || errno == EAGAIN || got_hup)
+				continue; /* EAGAIN: another worker took it */
 			log_error("accept failed: %s", strerror(errno));
 			break;
 		}
@@ -264,6 +309,11 @@ serve(int listen_fd, struct config *cfg)
 		 */
 		if (unix_socket && request_input_done(&req))
 			FCGX_Detach(&fr);
+		/* A kept connection whose request body was not read would
+		 * hand that body to the next FCGX_Accept_r() as garbage:
+		 * close it now rather than when the next request comes. */
+		if (!request_input_done(&req))
+			fr.keepConnection = 0;
 		FCGX_Finish_r(&fr);
 		request_end(&req);
 	}
@@ -295,8 +345,18 @@ struct worker {
 	unsigned gen; /* config generation it was forked with */
 };
 
+/* The --listen options of the command line; NULL: not given. */
+struct listen_opts {
+	const char *addr;
+	int workers;
+	const char *socket_mode, *socket_owner; /* override listen.* */
+	const char *user, *group;
+};
+
 struct master {
 	int listen_fd;
+	int drop; /* workers become id before serving */
+	struct listener_identity id;
 	int ready_rd, ready_wr; /* workers write their pid when ready */
 	int nworkers, nslots;
 	struct config *cfg;      /* the live generation's */
@@ -318,12 +378,18 @@ static pid_t
 spawn_worker(const struct master *m, struct config *cfg)
 {
 	pid_t pid = fork();
+	char err[256];
 
 	if (pid != 0)
 		return pid; /* parent, or -1 */
 	sigprocmask(SIG_SETMASK, &master_oldmask, NULL);
 	close(m->ready_rd);
 	ready_fd = m->ready_wr;
+	/* Before anything a request can reach: plugins, Redis, backends. */
+	if (m->drop && listener_drop_privileges(&m->id, err, sizeof err) != 0) {
+		fprintf(stderr, "apigw: worker: %s\n", err);
+		_exit(1);
+	}
 	_exit(serve(m->listen_fd, cfg));
 }
 
@@ -465,6 +531,12 @@ master_reap(struct master *m)
 	}
 }
 
+static int
+same_str(const char *a, const char *b)
+{
+	return a == b || (a != NULL && b != NULL && strcmp(a, b) == 0);
+}
+
 /* SIGHUP: reads the file again and starts a new generation with it. */
 static void
 master_reload(struct master *m)
@@ -475,6 +547,11 @@ master_reload(struct master *m)
 		log_error("SIGHUP: invalid configuration; keeping the old one");
 		return;
 	}
+	if (!same_str(ncfg->listen.socket_mode, m->cfg->listen.socket_mode) ||
+	    !same_str(ncfg->listen.socket_owner, m->cfg->listen.socket_owner))
+		log_warn(
+		    "SIGHUP: the listen section changed; it applies to the "
+		    "socket at the next start");
 	if (m->next_cfg != NULL) {
 		log_warn("SIGHUP: new workers still starting; replacing them");
 		master_drop_next(m, SIGTERM);
@@ -530,26 +607,111 @@ master_wait(const struct master *m)
 		log_error("ppoll: %s", strerror(errno));
 }
 
+/*
+ * Opens the --listen socket: a unix socket with the mode and owner of the
+ * command line, else of the config's listen section; HOST:PORT through
+ * libfcgi.  Non-blocking, for wait_for_request().  Returns the descriptor,
+ * or -1 after a one-line message on stderr.
+ */
+static int
+open_listen_socket(const struct listen_opts *lo, const struct config *cfg)
+{
+	struct listener_perms perms = {0, 0, (uid_t)-1, (gid_t)-1};
+	const char *mode = lo->socket_mode, *owner = lo->socket_owner;
+	const char *mode_from = "--socket-mode", *owner_from = "--socket-owner";
+	char err[512];
+	int fd = -1, rc = -1;
+
+	if (mode == NULL) {
+		mode = cfg->listen.socket_mode;
+		mode_from = "listen.socket_mode";
+	}
+	if (owner == NULL) {
+		owner = cfg->listen.socket_owner;
+		owner_from = "listen.socket_owner";
+	}
+	if (lo->addr[0] != '/') {
+		if (mode != NULL || owner != NULL)
+			log_warn("listen.socket_mode and listen.socket_owner "
+			         "apply to a unix socket, not %s: ignored",
+			    lo->addr);
+		fd = FCGX_OpenSocket(lo->addr, 128);
+		if (fd < 0) {
+			fprintf(stderr, "apigw: cannot listen on %s: %s\n",
+			    lo->addr, strerror(errno));
+			goto out;
+		}
+	} else {
+		if (mode != NULL) {
+			/* The config's value was checked when it was read. */
+			if (listener_parse_mode(mode, &perms.mode) != 0) {
+				fprintf(stderr,
+				    "apigw: %s: '%s' is not an octal mode "
+				    "such as 0660 (at most 0777)\n",
+				    mode_from, mode);
+				goto out;
+			}
+			perms.mode_set = 1;
+		}
+		if (owner != NULL &&
+		    listener_resolve_owner(owner, &perms, err, sizeof err) !=
+		        0) {
+			fprintf(stderr, "apigw: %s: %s\n", owner_from, err);
+			goto out;
+		}
+		fd = listener_open_unix(lo->addr, 128, &perms, err, sizeof err);
+		if (fd < 0) {
+			fprintf(stderr, "apigw: cannot listen: %s\n", err);
+			goto out;
+		}
+	}
+	if (fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) != 0) {
+		fprintf(stderr, "apigw: fcntl: %s\n", strerror(errno));
+		goto out;
+	}
+	rc = fd;
+	fd = -1;
+out:
+	if (fd >= 0)
+		close(fd);
+	return rc;
+}
+
 /* Runs the master until SIGTERM.  Takes ownership of cfg. */
 static int
-run_master(const char *addr, int nworkers, struct config *cfg)
+run_master(const struct listen_opts *lo, struct config *cfg)
 {
 	struct master *m = xcalloc(1, sizeof *m);
+	const char *addr = lo->addr;
 	sigset_t block;
 	time_t stop_deadline = 0;
+	char err[256];
 	int pfd[2], rc = 1;
 
 	m->cfg = cfg;
 	m->gen = m->last_gen = 1;
-	m->nworkers = nworkers;
-	m->nslots = 3 * nworkers;
+	m->nworkers = lo->workers;
+	m->nslots = 3 * lo->workers;
 	m->ready_rd = m->ready_wr = -1;
-	m->listen_fd = FCGX_OpenSocket(addr, 128);
-	if (m->listen_fd < 0) {
-		fprintf(stderr, "apigw: cannot listen on %s: %s\n", addr,
-		    strerror(errno));
-		goto out;
+	m->listen_fd = -1;
+	if (lo->user != NULL) {
+		if (geteuid() != 0) {
+			fprintf(stderr,
+			    "apigw: --user and --group need root (this is uid "
+			    "%ld); leave them out to run as this user\n",
+			    (long)geteuid());
+			goto out;
+		}
+		if (listener_resolve_identity(
+		        lo->user, lo->group, &m->id, err, sizeof err) != 0) {
+			fprintf(stderr, "apigw: %s\n", err);
+			goto out;
+		}
+		m->drop = 1;
 	}
+	m->listen_fd = open_listen_socket(lo, cfg);
+	if (m->listen_fd < 0)
+		goto out;
 	/* Only the master's end is non-blocking: a worker's report must not
 	 * be lost to a full pipe. */
 	if (pipe2(pfd, O_CLOEXEC) != 0) {
@@ -576,7 +738,11 @@ run_master(const char *addr, int nworkers, struct config *cfg)
 	sigaddset(&block, SIGCHLD);
 	sigaddset(&block, SIGALRM);
 	sigprocmask(SIG_BLOCK, &block, &master_oldmask);
-	log_info("listening on %s with %d workers", addr, nworkers);
+	if (m->drop)
+		log_info("listening on %s with %d workers running as %s", addr,
+		    m->nworkers, m->id.user);
+	else
+		log_info("listening on %s with %d workers", addr, m->nworkers);
 
 	for (;;) {
 		got_chld = 0;
@@ -605,8 +771,8 @@ run_master(const char *addr, int nworkers, struct config *cfg)
 		if (!got_chld && !got_hup)
 			master_wait(m);
 	}
-	if (addr[0] == '/')
-		unlink(addr);
+	if (addr[0] == '/' && unlink(addr) != 0)
+		log_warn("cannot remove %s: %s", addr, strerror(errno));
 	log_info("stopped");
 	rc = 0;
 out:
@@ -625,29 +791,66 @@ out:
 int
 main(int argc, char **argv)
 {
+	enum { OPT_SOCKET_MODE = 256, OPT_SOCKET_OWNER, OPT_USER, OPT_GROUP };
 	static const struct option opts[] = {
 	    {"config", required_argument, NULL, 'c'},
 	    {"check-config", no_argument, NULL, 't'},
 	    {"listen", required_argument, NULL, 'l'},
 	    {"workers", required_argument, NULL, 'w'},
+	    {"socket-mode", required_argument, NULL, OPT_SOCKET_MODE},
+	    {"socket-owner", required_argument, NULL, OPT_SOCKET_OWNER},
+	    {"user", required_argument, NULL, OPT_USER},
+	    {"group", required_argument, NULL, OPT_GROUP},
 	    {"version", no_argument, NULL, 'V'},
 	    {"help", no_argument, NULL, 'h'}, {NULL, 0, NULL, 0}};
-	const char *path = NULL, *listen_addr = NULL;
+	struct listen_opts lo = {NULL, 4, NULL, NULL, NULL, NULL};
+	const char *path = NULL, *only_listen = NULL;
 	struct config *cfg;
-	int ch, check = 0, workers = 4, rc;
-	char *end;
+	int ch, check = 0, rc;
+	char *end, why[160];
+	mode_t mode;
 
 	opterr = 0; /* our own one-line messages */
 	while ((ch = getopt_long(argc, argv, ":c:tl:w:Vh", opts, NULL)) != -1) {
 		switch (ch) {
 		case 'c': path = optarg; break;
 		case 't': check = 1; break;
-		case 'l': listen_addr = optarg; break;
+		case 'l': lo.addr = optarg; break;
+		case OPT_SOCKET_MODE:
+			if (listener_parse_mode(optarg, &mode) != 0) {
+				fprintf(stderr,
+				    "apigw: --socket-mode: '%s' is not an "
+				    "octal mode such as 0660 (at most 0777)\n",
+				    optarg);
+				return 1;
+			}
+			lo.socket_mode = optarg;
+			only_listen = "--socket-mode";
+			break;
+		case OPT_SOCKET_OWNER:
+			if (listener_check_owner(optarg, why, sizeof why) !=
+			    0) {
+				fprintf(stderr,
+				    "apigw: --socket-owner: '%s': %s\n", optarg,
+				    why);
+				return 1;
+			}
+			lo.socket_owner = optarg;
+			only_listen = "--socket-owner";
+			break;
+		case OPT_USER:
+			lo.user = optarg;
+			only_listen = "--user";
+			break;
+		case OPT_GROUP:
+			lo.group = optarg;
+			only_listen = "--group";
+			break;
 		case 'w':
 			errno = 0;
-			workers = (int)strtol(optarg, &end, 10);
-			if (errno != 0 || *end != '\0' || workers < 1 ||
-			    workers > MAX_WORKERS) {
+			lo.workers = (int)strtol(optarg, &end, 10);
+			if (errno != 0 || *end != '\0' || lo.workers < 1 ||
+			    lo.workers > MAX_WORKERS) {
 				fprintf(stderr,
 				    "apigw: --workers: must be a number "
 				    "from 1 to %d\n",
@@ -677,6 +880,23 @@ main(int argc, char **argv)
 		    argv[optind]);
 		return 1;
 	}
+	if (only_listen != NULL && lo.addr == NULL) {
+		fprintf(stderr, "apigw: %s works with --listen only\n",
+		    only_listen);
+		return 1;
+	}
+	if (lo.addr != NULL && lo.addr[0] != '/' &&
+	    (lo.socket_mode != NULL || lo.socket_owner != NULL)) {
+		fprintf(stderr,
+		    "apigw: --socket-mode and --socket-owner apply to a unix "
+		    "socket path, not %s\n",
+		    lo.addr);
+		return 1;
+	}
+	if (lo.group != NULL && lo.user == NULL) {
+		fprintf(stderr, "apigw: --group needs --user\n");
+		return 1;
+	}
 	if (path == NULL)
 		path = getenv("APIGW_CONFIG");
 	if (path == NULL || *path == '\0')
@@ -695,8 +915,8 @@ main(int argc, char **argv)
 		config_free(cfg);
 		return 1;
 	}
-	if (listen_addr != NULL)
-		rc = run_master(listen_addr, workers, cfg);
+	if (lo.addr != NULL)
+		rc = run_master(&lo, cfg);
 	else if (FCGX_IsCGI()) {
 		fprintf(stderr,
 		    "apigw: fd 0 is not a FastCGI socket: start apigw "

@@ -11,6 +11,8 @@ Pieces the test_*.py files import:
   Lighttpd            lighttpd + mod_fastcgi, bin-path or socket mode
   Apache              private apache2 (mpm_event) + mod_fcgid wrapper
   ApigwListen         `apigw --listen ADDR --workers N` prefork pool
+  Nginx               private nginx with contrib/nginx/apigw.conf in front
+                      of a FastCGI address (ApigwListen's)
   request(), raw_request(), stream_get()   a small HTTP client
   @test, main()       the test registry and runner
 
@@ -871,7 +873,8 @@ class ApigwListen:
     """`apigw --listen ADDR --workers N --config FILE` started by the test;
     addr is a unix socket path or "127.0.0.1:PORT"."""
 
-    def __init__(self, td, config, workers=2, addr=None, name="apigw-listen", check=True):
+    def __init__(self, td, config, workers=2, addr=None, name="apigw-listen", check=True,
+                 args=()):
         self.td = td
         self.name = name
         self.apigw = os.path.realpath(apigw_bin())
@@ -883,6 +886,7 @@ class ApigwListen:
         self.config = config
         self.log_path = td.join(name + ".log")
         argv = [self.apigw, "--listen", addr, "--workers", str(workers), "--config", config]
+        argv += list(args)  # --socket-mode, --user, ...
         if check:
             check_gateway_config(config)
         self.proc = Proc(name, argv, self.log_path)
@@ -915,6 +919,113 @@ class ApigwListen:
         kids = proc_descendants(self.pid) if self.proc.alive() else []
         self.proc.stop(timeout=8)
         kill_stray(kids, self.apigw)
+
+
+# ---------------------------------------------------------------------------
+# nginx
+
+NGINX_RECIPE = os.path.join(TOP_SRCDIR, "contrib", "nginx", "apigw.conf")
+
+
+def nginx_recipe(upstream, port, keepalive=None, keep_conn=None, path=NGINX_RECIPE):
+    """The shipped recipe (its upstream and server blocks) with the upstream
+    address replaced by upstream ("unix:/path" or "HOST:PORT") and the
+    server listening on 127.0.0.1:port.  keepalive=N (0: none) replaces the
+    recipe's keepalive line in the upstream block, keep_conn=True/False its
+    fastcgi_keep_conn; None keeps what the recipe says."""
+    text = read_text(path)
+    if not text:
+        raise HarnessError("nginx recipe %s missing" % path)
+    m = re.search(r"^upstream apigw \{\n(.*?)^\}", text, re.S | re.M)
+    if not m:
+        raise HarnessError("%s: no `upstream apigw { ... }` block" % path)
+    body = m.group(1)
+    body, n = re.subn(r"^(\s*)server \S+;", lambda x: "%sserver %s;" % (x.group(1), upstream),
+                      body, count=1, flags=re.M)
+    if n != 1:
+        raise HarnessError("%s: no server line in the upstream block" % path)
+    if keepalive is not None:
+        body = re.sub(r"^\s*keepalive\s+\d+;.*\n", "", body, flags=re.M)
+        if keepalive:
+            body += "\tkeepalive %d;\n" % keepalive
+    text = text[:m.start(1)] + body + text[m.end(1):]
+    text, n = re.subn(r"^(\s*)listen\s+80;", r"\1listen 127.0.0.1:%d;" % port, text,
+                      count=1, flags=re.M)
+    if n != 1:
+        raise HarnessError("%s: no `listen 80;` line in the server block" % path)
+    if keep_conn is not None:
+        text = re.sub(r"^\s*fastcgi_keep_conn\s+\w+;.*\n", "", text, flags=re.M)
+        text, n = re.subn(r"^(\s*)fastcgi_pass apigw;",
+                          r"\g<0>\n\1fastcgi_keep_conn %s;" % ("on" if keep_conn else "off"),
+                          text, count=1, flags=re.M)
+        if n != 1:
+            raise HarnessError("%s: no `fastcgi_pass apigw;` line" % path)
+    return text
+
+
+class Nginx:
+    """A private nginx (master + worker_processes workers) serving the
+    shipped recipe contrib/nginx/apigw.conf on 127.0.0.1:<free port> in
+    front of upstream ("unix:/path.sock" or "127.0.0.1:PORT").  As root
+    its workers run as `user` (www-data), which must be able to connect to
+    a unix upstream.  Logs, pid file and temp dirs are in td/<name>;
+    stopped by PID."""
+
+    def __init__(self, td, upstream, name="nginx", keepalive=None, keep_conn=None,
+                 user="www-data", worker_processes=1, recipe=NGINX_RECIPE):
+        self.td = td
+        self.name = name
+        self.nginx = os.path.realpath(find_tool("nginx", "nginx-light"))
+        self.dir = td.mkdir(name)
+        self.port = free_port()
+        self.url = "http://127.0.0.1:%d" % self.port
+        self.error_log = os.path.join(self.dir, "error.log")
+        self.access_log = os.path.join(self.dir, "access.log")
+        self.pid_file = os.path.join(self.dir, "nginx.pid")
+        self.user = user if os.geteuid() == 0 else None
+        site = nginx_recipe(upstream, self.port, keepalive, keep_conn, recipe)
+        temps = "".join("\t%s_temp_path %s;\n" % (k, os.path.join(self.dir, k))
+                        for k in ("client_body", "fastcgi", "proxy", "uwsgi", "scgi"))
+        conf = ("%s"
+                "worker_processes %d;\n"
+                "pid %s;\n"
+                "error_log %s info;\n"
+                "events { worker_connections 1024; }\n"
+                "http {\n"
+                "\taccess_log %s;\n%s"
+                "%s\n}\n") % ("user %s;\n" % self.user if self.user else "", worker_processes,
+                                self.pid_file, self.error_log, self.access_log, temps, site)
+        self.conf = os.path.join(self.dir, "nginx.conf")
+        with open(self.conf, "w") as f:
+            f.write(conf)
+        argv = [self.nginx, "-p", self.dir + "/", "-c", self.conf, "-e", self.error_log,
+                "-g", "daemon off;"]
+        t = subprocess.run(argv + ["-t", "-q"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                           stderr=subprocess.STDOUT, timeout=20)
+        if t.returncode != 0:
+            raise HarnessError("nginx -t failed on %s:\n%s" % (self.conf, t.stdout.decode(errors="replace")))
+        self.proc = Proc(name, argv, os.path.join(self.dir, "stderr.log"))
+        self.pid = self.proc.pid
+        td.defer(self.stop)
+        try:
+            wait_alive(self.proc, lambda: tcp_open(self.port), 10, "nginx to listen")
+            wait_alive(self.proc, lambda: len(self.worker_pids()) >= worker_processes, 10,
+                       "nginx workers")
+        except HarnessError as e:
+            raise HarnessError("%s did not start: %s\n%s" % (name, e, log_tail(self.error_log)))
+
+    def worker_pids(self):
+        return [p for p in proc_children(self.pid) if proc_exe(p) == self.nginx]
+
+    def log_text(self):
+        return read_text(self.error_log)
+
+    def stop(self):
+        if not self.proc.alive():
+            return
+        kids = proc_descendants(self.pid)
+        self.proc.stop(timeout=8)
+        kill_stray(kids, self.nginx)
 
 
 # ---------------------------------------------------------------------------

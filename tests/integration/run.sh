@@ -1,6 +1,6 @@
 #!/bin/sh
-# Runs every tests/integration/test_*.py against real redis-server, lighttpd
-# and Apache (mod_fcgid).  Called by `make check` (which sets top_srcdir,
+# Runs every tests/integration/test_*.py against real redis-server, lighttpd,
+# nginx and Apache (mod_fcgid).  Called by `make check` (which sets top_srcdir,
 # top_builddir and PYTHON3); also runnable by hand from anywhere:
 #   top_builddir=/path/to/build sh tests/integration/run.sh [test_x.py ...]
 # A missing tool is a failure, never a skip.
@@ -24,6 +24,7 @@ need() { # need PROGRAM DEBIAN-PACKAGE
 need "$PYTHON3" python3
 need redis-server redis-server
 need lighttpd lighttpd
+need nginx nginx-light
 if [ ! -x /usr/sbin/apache2 ]; then
 	echo "integration: /usr/sbin/apache2 not found (install the Debian package apache2)" >&2
 	missing=yes
