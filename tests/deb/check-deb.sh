@@ -125,10 +125,14 @@ for f in "$deb" "$devdeb" "$changes"; do
 done
 # What the package ships in /usr/bin: every program of bin_PROGRAMS.
 bins=$(dpkg-deb -c "$deb" | awk '$6 ~ /^\.\/usr\/bin\/./ { sub(/^\./, "", $6); print $6 }')
-for b in apigw apigw-keys; do
-	echo "$bins" | grep -qx "/usr/bin/$b" || die "$b is not in the package"
+programs=$(sed -n 's/^bin_PROGRAMS *= *//p' "$top/Makefile.am")
+[ -n "$programs" ] || die "no bin_PROGRAMS in Makefile.am"
+for b in $programs; do
+	echo "$bins" | grep -qx "/usr/bin/$b" || die "$b (bin_PROGRAMS) is not in the package"
+	dpkg-deb -c "$deb" | grep -q "/usr/share/man/man[18]/$b\.[18]\.gz$" ||
+		die "$b has no man page in the package"
 done
-ok "built $(basename "$deb") and $(basename "$devdeb"); binaries: $(echo $bins)"
+ok "built $(basename "$deb") and $(basename "$devdeb"); binaries: $(echo "$bins" | tr "\n" " ")"
 
 ## 2. lintian
 if ! lintian --fail-on error "$changes" > "$work/lintian.log" 2>&1; then
