@@ -13,10 +13,12 @@ set -eu
 top=$(cd "$(dirname "$0")/.." && pwd)
 cmd=${1:-}
 
+# The last line is for make check-deb (the Debian packages).
 PACKAGES="build-essential autoconf automake libtool pkg-config
 libfcgi-dev libhiredis-dev libcurl4-openssl-dev libjson-c-dev libconfig-dev
 libssl-dev libcmocka-dev redis-server lighttpd apache2 libapache2-mod-fcgid
-python3 curl wrk clang clang-format prometheus nginx-light"
+python3 curl wrk clang clang-format prometheus nginx-light
+debhelper dh-autoreconf lintian fakeroot"
 
 die() { echo "quickstart: $*" >&2; exit 1; }
 
