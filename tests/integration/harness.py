@@ -628,7 +628,9 @@ def base_config(redis, routes, **groups):
     of forwarding tests.  groups (gateway=..., log=..., cors=...) are merged
     over the defaults."""
     cfg = {
-        "redis": {"url": redis.url},
+        # a loaded test machine can take longer than the 100 ms default
+        # to answer; tests of the timeout itself set it explicitly
+        "redis": {"url": redis.url, "command_timeout_ms": 1000},
         "rate_limit": {"algorithm": "fixed_window", "requests_per_minute": 1000000},
         "circuit_breaker": {"failure_threshold": 1000},
         "log": {"access": "off"},
