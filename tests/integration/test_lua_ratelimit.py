@@ -132,7 +132,8 @@ class Result:
         assert isinstance(raw, list) and len(raw) >= 5, raw
         self.raw = raw
         self.status, self.now_ms, self.retry_ms, self.record, n = raw[:5]
-        assert len(raw) == 5 + 9 * n, raw
+        assert len(raw) in (5 + 9 * n, 5 + 9 * n + 4), raw
+        self.lease = raw[5 + 9 * n:] if len(raw) == 5 + 9 * n + 4 else None
         self.win = []
         for i in range(n):
             v = raw[5 + 9 * i: 14 + 9 * i]
@@ -151,10 +152,10 @@ class Lua:
             self.sha = r.call("SCRIPT", "LOAD", f.read())
 
     def run(self, now, policies, lookup=False, default_alg="sliding_window",
-            record="rec", key_counters=None):
+            record="rec", key_counters=None, lease=None, giveback=None):
         keys = [record]
-        argv = ["" if now is None else str(now), "1" if lookup else "0",
-                default_alg]
+        mode = "R" if giveback else ("1" if lookup else "0")
+        argv = ["" if now is None else str(now), mode, default_alg]
         kc_index = 0
         if lookup:
             kc_index = len(keys) + 1
@@ -167,6 +168,11 @@ class Lua:
             for (secs, limit, burst, key) in p.windows:
                 keys.append(key)
                 argv += [str(secs), str(limit), str(burst), str(len(keys))]
+        if lease:
+            argv += [str(lease[0]), str(lease[1])]
+        if giveback:
+            argv += [str(x) for x in giveback]
+            return self.r.call("EVALSHA", self.sha, len(keys), *(keys + argv))
         raw = self.r.call("EVALSHA", self.sha, len(keys), *(keys + argv))
         return Result(raw)
 
@@ -676,10 +682,107 @@ def t_bad_arguments(r, lua):
             raise AssertionError("accepted %r" % (c,))
 
 
-TESTS = [v for k, v in sorted(globals().items()) if k.startswith("t_")]
+
+
+# ---- leases ---------------------------------------------------------------
+
+def t_lease_fixed(r, lua):
+    p = pol("route", "fixed_window", (60, 1000, 0))
+    res = lua.run(T0, [p], lease=(64, 200))
+    k, until_ms, end_us, granted_us = res.lease
+    assert res.status == 0 and k == 64, res
+    assert until_ms == (T0 + 200000) // 1000 and end_us == T0 + 200000 and granted_us == T0
+    # charged at once: this request and the 64 leased units
+    assert r.call("HGET", "route:60", "n") == "65"
+    assert res.win[0]["remaining"] == 1000 - 65, res
+    # a lease never crosses the window's end
+    edge = T0 + 60 * US
+    res = lua.run(edge - 100000, [p], lease=(64, 200))
+    assert res.lease[0] == 64 and res.lease[2] == edge, res
+    # too short to be worth it: none
+    res = lua.run(edge - 5000, [p], lease=(64, 200))
+    assert res.status == 0 and res.lease[0] == 0, res
+    # give back: the units come off the count in the same window only
+    n = int(r.call("HGET", "route:60", "n"))
+    assert lua.run(edge - 4000, [p], giveback=(64, edge, edge - 100000)) == [64]
+    assert int(r.call("HGET", "route:60", "n")) == n - 64
+    lua.run(edge + 1000, [p], giveback=(10, edge, edge - 100000))  # next window
+    assert int(r.call("HGET", "route:60", "n")) == n - 64
+
+
+def t_lease_shrinks_near_the_limit(r, lua):
+    for alg in ("fixed_window", "sliding_window", "token_bucket", "gcra"):
+        r.call("FLUSHDB")
+        p = pol("route", alg, (3600, 200, 0))
+        admitted = leased = 0
+        grants = []
+        for i in range(400):
+            res = lua.run(T0 + i * 1000, [p], lease=(64, 200))
+            if res.status == 0:
+                admitted += 1
+                leased += res.lease[0]
+                grants.append(res.lease[0])
+        # every unit handed out (admitted or leased) is one of the 200
+        assert admitted + leased <= 200 + 1, (alg, admitted, leased)
+        assert admitted + leased >= 190, (alg, admitted, leased)
+        # k is at most 1/8 of what is left, so it falls to 0 near the end
+        assert grants[0] <= (200 - 1) // 8 and grants[-1] == 0, (alg, grants)
+        assert max(grants) <= 64
+
+
+def t_lease_small_limit_never(r, lua):
+    for alg in ("fixed_window", "sliding_window", "token_bucket", "gcra"):
+        r.call("FLUSHDB")
+        p = pol("route", alg, (60, 5, 0))
+        got = [lua.run(T0, [p], lease=(64, 200)) for _ in range(7)]
+        assert [x.status for x in got] == [0] * 5 + [1] * 2, (alg, got)
+        assert all(x.lease[0] == 0 for x in got if x.lease), (alg, got)
+
+
+def t_lease_sliding_stamped_at_end(r, lua):
+    p = pol("route", "sliding_window", (60, 100, 0))
+    res = lua.run(T0, [p], lease=(64, 200))
+    k = res.lease[0]
+    assert k == (100 - 1) // 8, res
+    end = T0 + 200000
+    assert r.call("ZCOUNT", "route:60", end, end) == k
+    # the leased units count until lease end + W, so a use at the lease's
+    # end is still inside every window that follows it
+    res = lua.run(T0 + 60 * US + 100000, [p])
+    assert res.win[0]["remaining"] == 100 - k - 1, res
+    res = lua.run(end + 60 * US, [p])
+    assert res.win[0]["remaining"] == 100 - 2, res   # both T0 entries gone
+    # give back removes that many of the lease's entries
+    r.call("FLUSHDB")
+    res = lua.run(T0, [p], lease=(64, 200))
+    assert lua.run(T0 + 1000, [p], giveback=(5, res.lease[2], res.lease[3])) == [5]
+    assert r.call("ZCOUNT", "route:60", end, end) == res.lease[0] - 5
+
+
+def t_lease_bucket_reserve(r, lua):
+    # 600 per minute = 10 per second, burst 600; a 1 s lease must leave
+    # rate x 1 s = 10 tokens in the bucket
+    p = pol("route", "gcra", (60, 600, 0))
+    res = lua.run(T0, [p], lease=(1000, 1000))
+    k = res.lease[0]
+    assert k == (600 - 1 - 10) // 8, res
+    assert res.win[0]["remaining"] == 600 - 1 - k, res
+    # near empty: no lease once what is left minus the reserve is < 8
+    r.call("FLUSHDB")
+    for _ in range(600 - 17):
+        lua.run(T0, [p])
+    res = lua.run(T0, [p], lease=(1000, 1000))
+    assert res.status == 0 and res.lease[0] == 0, res
+    # give back: tokens return, never beyond full
+    r.call("FLUSHDB")
+    res = lua.run(T0, [p], lease=(1000, 1000))
+    lua.run(T0, [p], giveback=(res.lease[0] + 50, res.lease[2], res.lease[3]))
+    res = lua.run(T0, [p])
+    assert res.win[0]["remaining"] == 600 - 1, res
 
 
 def main():
+    tests = [v for k, v in sorted(globals().items()) if k.startswith("t_")]
     if not os.path.exists(SCRIPT):
         print("missing %s" % SCRIPT)
         print("0 passed, 1 failed")
@@ -690,7 +793,7 @@ def main():
     try:
         proc, r = start_redis(tmp)
         lua = Lua(r)
-        for t in TESTS:
+        for t in tests:
             r.call("FLUSHDB")
             try:
                 t(r, lua)
