@@ -18,7 +18,8 @@ PACKAGES="build-essential autoconf automake libtool pkg-config
 libfcgi-dev libhiredis-dev libcurl4-openssl-dev libjson-c-dev libconfig-dev
 libssl-dev libcmocka-dev redis-server lighttpd apache2 libapache2-mod-fcgid
 python3 curl wrk clang clang-format prometheus nginx-light
-debhelper dh-autoreconf lintian fakeroot"
+debhelper dh-autoreconf lintian fakeroot
+chromium"
 
 die() { echo "quickstart: $*" >&2; exit 1; }
 

@@ -1,5 +1,5 @@
 /*
- * internal.c -- /_health and /_metrics; see internal.h.
+ * internal.c -- /_health, /_metrics and /_status; see internal.h.
  */
 #include <stdio.h>
 #include <string.h>
@@ -10,6 +10,7 @@
 #include "internal.h"
 #include "metrics.h"
 #include "request.h"
+#include "status.h"
 #include "store.h"
 
 static void
@@ -92,8 +93,8 @@ static const struct {
 	void (*respond)(
 	    const struct config *cfg, struct store *store, struct request *r);
 } endpoints[] = {
-    {"/_health", respond_health},
-    {"/_metrics", respond_metrics},
+    {"/_health", respond_health}, {"/_metrics", respond_metrics},
+    {"/_status", status_respond}, /* status.h */
 };
 #define NENDPOINTS (sizeof endpoints / sizeof endpoints[0])
 

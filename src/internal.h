@@ -10,6 +10,7 @@
  *                 Prometheus text with ?format=prometheus or an Accept
  *                 naming text/plain; 503 (same document, "redis":"down")
  *                 when Redis cannot be read.
+ *   GET /_status  200 an HTML page polling /_metrics (status.h).
  */
 #ifndef APIGW_INTERNAL_H
 #define APIGW_INTERNAL_H

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "buf.h"
 #include "config.h"
@@ -353,6 +354,66 @@ defer(struct store *s, int argc, const char **argv)
 }
 
 /*
+ * The pool's processes are counted in <prefix>m:procs:<slot>, one hash per
+ * PROCS_SLOT_S seconds of wall time (slot = time / PROCS_SLOT_S), whose
+ * fields are "<host>:<pid>" (HINCRBY: the count of flushes), expiring a
+ * few slots later.  It rides along the flushes that send counts anyway,
+ * so an idle process still sends nothing, and /_metrics reports the
+ * processes seen in the current and the previous slot (those that served
+ * something in the last 5 to 10 s, and the one answering).  HINCRBY and
+ * EXPIRE are commands no script runs, like the counters' own.
+ */
+#define PROCS_SLOT_S 5
+#define PROCS_TTL "30"
+
+/* This process's field name, "<host>:<pid>". */
+static void
+seen_member(char *out, size_t n)
+{
+	char host[256];
+
+	if (gethostname(host, sizeof host) != 0)
+		snprintf(host, sizeof host, "localhost");
+	host[sizeof host - 1] = '\0';
+	snprintf(out, n, "%.200s:%ld", host, (long)getpid());
+}
+
+/* The key of the slot holding time t. */
+static int
+seen_key(struct buf *key, const char *prefix, time_t t)
+{
+	char name[48];
+
+	snprintf(name, sizeof name, "procs:%lld", (long long)t / PROCS_SLOT_S);
+	return keyspace_metric(key, prefix, name);
+}
+
+/* Queues this process's mark in the current slot. */
+static void
+seen_defer(struct store *s)
+{
+	struct buf key;
+	const char *argv[4];
+	char member[256];
+
+	buf_init(&key);
+	if (M.prefix == NULL || seen_key(&key, M.prefix, time(NULL)) != BUF_OK)
+		goto out;
+	seen_member(member, sizeof member);
+	argv[0] = "HINCRBY";
+	argv[1] = key.p;
+	argv[2] = member;
+	argv[3] = "1";
+	if (!defer(s, 4, argv))
+		goto out;
+	argv[0] = "EXPIRE";
+	argv[2] = PROCS_TTL;
+	(void)defer(s, 3, argv);
+out:
+	buf_cleanup(&key);
+}
+
+/*
  * Sends every delta as HINCRBY (and the names of the routes counted) with
  * no reply awaited.  A delta that could not be queued (Redis down) is kept
  * for the next flush.
@@ -414,6 +475,8 @@ metrics_flush(struct store *s)
 		M.routes[i].dirty = 0;
 		sent = 1;
 	}
+	if (sent)
+		seen_defer(s);
 send:
 	if (sent)
 		(void)store_send(s);
@@ -539,6 +602,7 @@ metrics_breakers_provider(metrics_breakers_fn fn)
 struct snapshot {
 	const struct store_val *counters; /* HGETALL: field, value, ... */
 	const struct store_val *routes;
+	long long procs; /* processes seen in this slot or the one before */
 	int up;
 	long long *gauge; /* ngauges values */
 	struct metrics_breaker *brk;
@@ -768,6 +832,8 @@ render_json(const struct snapshot *sn, struct buf *out)
 	}
 	json_object_object_add(doc, "rate_limit", o);
 	json_object_object_add(
+	    doc, "processes", json_object_new_int64(sn->procs));
+	json_object_object_add(
 	    doc, "redis", json_object_new_string(sn->up ? "up" : "down"));
 	buf_puts(
 	    out, json_object_to_json_string_ext(doc, JSON_C_TO_STRING_PLAIN));
@@ -922,9 +988,35 @@ render_prometheus(const struct snapshot *sn, struct buf *out)
 		prom_label(out, sn->brk[i].backend);
 		buf_printf(out, "\"} %lld\n", sn->brk[i].failures);
 	}
+	prom_head(out, "apigw_processes", "gauge",
+	    "Gateway processes that sent counts in the last 5 to 10 seconds.");
+	buf_printf(out, "apigw_processes %lld\n", sn->procs);
 	prom_head(out, "apigw_redis_up", "gauge",
 	    "1 when Redis answered this scrape, else 0.");
 	buf_printf(out, "apigw_redis_up %d\n", sn->up);
+}
+
+/* The distinct fields of two HKEYS replies (few: a quadratic scan). */
+static long long
+procs_count(const struct store_val *cur, const struct store_val *prev)
+{
+	long long n = 0;
+	size_t i, j;
+	int dup;
+
+	if (cur->type == STORE_ARR)
+		n = (long long)cur->n;
+	if (prev->type != STORE_ARR)
+		return n;
+	for (i = 0; i < prev->n; i++) {
+		dup = 0;
+		for (j = 0; cur->type == STORE_ARR && j < cur->n && !dup; j++)
+			dup = cur->elem[j].type == STORE_STR &&
+			    prev->elem[i].type == STORE_STR &&
+			    strcmp(cur->elem[j].str, prev->elem[i].str) == 0;
+		n += !dup;
+	}
+	return n;
 }
 
 int
@@ -933,9 +1025,11 @@ metrics_render(const struct config *cfg, struct store *s,
 {
 	struct snapshot sn;
 	struct store_batch b;
-	struct store_cmd cmds[2];
-	struct buf key, rkey;
-	const char *argv[2][2];
+	struct store_cmd cmds[6];
+	struct buf key, rkey, pkey, ppkey;
+	const char *argv[6][4];
+	char member[256];
+	time_t now = time(NULL);
 	size_t i;
 	int rc = -1;
 
@@ -943,27 +1037,46 @@ metrics_render(const struct config *cfg, struct store *s,
 	store_batch_init(&b);
 	buf_init(&key);
 	buf_init(&rkey);
+	buf_init(&pkey);
+	buf_init(&ppkey);
 	/* This process's own counts ride ahead of the reads. */
 	remember_prefix(cfg->redis.key_prefix);
 	metrics_flush(s);
 	if (keyspace_metric(&key, cfg->redis.key_prefix, "counters") !=
 	        BUF_OK ||
-	    keyspace_metric(&rkey, cfg->redis.key_prefix, "routes") != BUF_OK)
+	    keyspace_metric(&rkey, cfg->redis.key_prefix, "routes") != BUF_OK ||
+	    seen_key(&pkey, cfg->redis.key_prefix, now) != BUF_OK ||
+	    seen_key(&ppkey, cfg->redis.key_prefix, now - PROCS_SLOT_S) !=
+	        BUF_OK)
 		goto render;
 	argv[0][0] = argv[1][0] = "HGETALL";
 	argv[0][1] = key.p;
 	argv[1][1] = rkey.p;
-	for (i = 0; i < 2; i++) {
+	/* The answering process is alive whether or not it counted. */
+	seen_member(member, sizeof member);
+	argv[2][0] = "HINCRBY";
+	argv[2][1] = pkey.p;
+	argv[2][2] = member;
+	argv[2][3] = "1";
+	argv[3][0] = "EXPIRE";
+	argv[3][1] = pkey.p;
+	argv[3][2] = PROCS_TTL;
+	argv[4][0] = argv[5][0] = "HKEYS";
+	argv[4][1] = pkey.p;
+	argv[5][1] = ppkey.p;
+	for (i = 0; i < 6; i++) {
 		cmds[i].script = -1;
 		cmds[i].nkeys = 0;
-		cmds[i].argc = 2;
+		cmds[i].argc = i == 2 ? 4 : i == 3 ? 3 : 2;
 		cmds[i].argv = argv[i];
 		cmds[i].argvlen = NULL;
 	}
-	if (store_exec(s, cmds, 2, &b, NULL) != 0)
+	if (store_exec(s, cmds, 6, &b, NULL) != 0)
 		goto render;
 	sn.counters = store_batch_reply(&b, 0);
 	sn.routes = store_batch_reply(&b, 1);
+	sn.procs =
+	    procs_count(store_batch_reply(&b, 4), store_batch_reply(&b, 5));
 	sn.up = sn.counters->type == STORE_ARR;
 render:
 	sn.gauge = xcalloc(ngauges + 1, sizeof *sn.gauge);
@@ -987,5 +1100,7 @@ render:
 	store_batch_cleanup(&b);
 	buf_cleanup(&key);
 	buf_cleanup(&rkey);
+	buf_cleanup(&pkey);
+	buf_cleanup(&ppkey);
 	return rc;
 }

@@ -16,6 +16,10 @@
  *	                     and host; fields below
  *	<prefix>m:routes     hash: route_id -> route prefix (display only;
  *	                     HSETNX: an id is a hash of its prefix)
+ *	<prefix>m:procs:<n>  hash: "<host>:<pid>" -> flushes, for the 5 s of
+ *	                     wall time n (time / 5), expiring after 30 s:
+ *	                     "processes" counts the fields of this and the
+ *	                     previous one
  *
  *	requests_total, requests_success (< 400), requests_failed (>= 500),
  *	requests_rate_limited (429), requests_client_error (4xx)
