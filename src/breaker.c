@@ -14,6 +14,7 @@
 #include "hdrs.h"
 #include "keyspace.h"
 #include "log.h"
+#include "metrics.h"
 #include "plan.h"
 #include "proxy.h"
 #include "request.h"
@@ -162,6 +163,87 @@ mono_ms(void)
 	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/*
+ * /_metrics: every backend's breaker as Redis holds it (one pipelined
+ * batch of HMGET; /_metrics is not on the proxied path).  A backend whose
+ * record is absent is closed with 0 failures.
+ */
+static void
+report_states(const struct config *cfg, struct store *s,
+    metrics_breaker_emit emit, void *ctx)
+{
+	struct store_batch batch;
+	struct store_cmd *cmds;
+	struct buf names;
+	const char **argv;
+	size_t i, j, n = 0, *off;
+	struct timespec ts;
+	long long now;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	now = (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	cmds = xcalloc(cfg->n_routes + 1, sizeof *cmds);
+	argv = xcalloc(6 * (cfg->n_routes + 1), sizeof *argv);
+	off = xcalloc(cfg->n_routes + 1, sizeof *off);
+	buf_init(&names);
+	store_batch_init(&batch);
+	/* One entry per distinct backend URL, in route order. */
+	for (i = 0; i < cfg->n_routes; i++) {
+		const char *url = cfg->routes[i].backend;
+		char h[KEYSPACE_SHORT_HEX + 1];
+
+		for (j = 0; j < i; j++)
+			if (strcmp(cfg->routes[j].backend, url) == 0)
+				break;
+		if (j < i)
+			continue;
+		keyspace_short_hash(url, strlen(url), h);
+		off[n] = names.len;
+		if (keyspace_breaker(&names, cfg->redis.key_prefix, h) != BUF_OK ||
+		    buf_putc(&names, '\0') != BUF_OK)
+			goto out;
+		cmds[n].script = -1;
+		cmds[n].argc = 6;
+		cmds[n].argv = &argv[6 * n];
+		argv[6 * n] = "HMGET";
+		argv[6 * n + 2] = "s";
+		argv[6 * n + 3] = "u";
+		argv[6 * n + 4] = "f";
+		argv[6 * n + 5] = "k";
+		cmds[n].nkeys = (int)i; /* the route, kept for the URL below */
+		n++;
+	}
+	for (i = 0; i < n; i++)
+		argv[6 * i + 1] = names.p + off[i];
+	if (n == 0 || store_exec(s, cmds, n, &batch, NULL) != 0)
+		goto out;
+	for (i = 0; i < n; i++) {
+		const struct store_val *v = store_batch_reply(&batch, i);
+		struct metrics_breaker b;
+		long long until = 0;
+
+		b.backend = cfg->routes[cmds[i].nkeys].backend;
+		b.state = "closed";
+		b.failures = 0;
+		if (v->type == STORE_ARR && v->n == 4) {
+			if (v->elem[1].type == STORE_STR)
+				until = strtoll(v->elem[1].str, NULL, 10);
+			if (v->elem[2].type == STORE_STR)
+				b.failures = strtoll(v->elem[2].str, NULL, 10);
+			if (v->elem[0].type == STORE_STR &&
+			    strcmp(v->elem[0].str, "open") == 0)
+				b.state = now >= until ? "half_open" : "open";
+		}
+		emit(ctx, &b);
+	}
+out:
+	store_batch_cleanup(&batch);
+	buf_cleanup(&names);
+	free(off);
+	free(argv);
+	free(cmds);
+}
+
 static void *
 breaker_create(void)
 {
@@ -174,6 +256,7 @@ breaker_create(void)
 	host[sizeof host - 1] = '\0';
 	keyspace_short_hash(host, strlen(host), b->host_hash);
 	buf_init(&b->names);
+	metrics_breakers_provider(report_states);
 	b->slot = -1;
 	return b;
 }
