@@ -102,7 +102,7 @@ check_build(const struct rl_query *q, const char *want)
 static void
 test_build_anonymous_default(void **state)
 {
-	struct rl_query q = { &cfg, &route, "i:" IPH, NULL, 0, NULL, NULL };
+	struct rl_query q = { &cfg, &route, "i:" IPH, NULL, 0, NULL, NULL, 0 };
 
 	(void)state;
 	check_build(&q, "2;15;"
@@ -115,7 +115,7 @@ static void
 test_build_anonymous_route(void **state)
 {
 	struct rl_query q = { &cfg, &route, "i:" IPH, NULL, 0, NULL,
-	    "1700000000000000" };
+	    "1700000000000000", 0 };
 
 	(void)state;
 	policy_set(&route.rate_limit, "route", 1, RL_TOKEN_BUCKET,
@@ -130,7 +130,7 @@ test_build_anonymous_route(void **state)
 static void
 test_build_burst_per_window(void **state)
 {
-	struct rl_query q = { &cfg, &route, "i:" IPH, NULL, 0, NULL, NULL };
+	struct rl_query q = { &cfg, &route, "i:" IPH, NULL, 0, NULL, NULL, 0 };
 
 	(void)state;
 	/* gcra, burst 0: every window's capacity is its limit. */
@@ -157,7 +157,7 @@ test_build_burst_per_window(void **state)
 static void
 test_build_inherit_and_shadow(void **state)
 {
-	struct rl_query q = { &cfg, &route, "i:" IPH, NULL, 0, NULL, NULL };
+	struct rl_query q = { &cfg, &route, "i:" IPH, NULL, 0, NULL, NULL, 0 };
 
 	(void)state;
 	cfg.rate_limit.algorithm = RL_GCRA;
@@ -177,7 +177,7 @@ static void
 test_build_hit_key_and_route(void **state)
 {
 	struct rl_query q = { &cfg, &route, "k:" HASH, HASH, 0, &keypol,
-	    NULL };
+	    NULL, 0 };
 
 	(void)state;
 	cfg.rate_limit.algorithm = RL_TOKEN_BUCKET;
@@ -196,7 +196,7 @@ static void
 test_build_hit_key_only(void **state)
 {
 	struct rl_query q = { &cfg, &route, "k:" HASH, HASH, 0, &keypol,
-	    NULL };
+	    NULL, 0 };
 
 	(void)state;
 	keypol.limit[RL_DAY] = 1000;
@@ -213,7 +213,7 @@ test_build_hit_key_only(void **state)
 static void
 test_build_hit_key_without_policy(void **state)
 {
-	struct rl_query q = { &cfg, &route, "k:" HASH, HASH, 0, NULL, NULL };
+	struct rl_query q = { &cfg, &route, "k:" HASH, HASH, 0, NULL, NULL, 0 };
 
 	(void)state;
 	/* Counted per key (the tag) under the default policy. */
@@ -233,7 +233,7 @@ test_build_hit_key_without_policy(void **state)
 static void
 test_build_lookup_default(void **state)
 {
-	struct rl_query q = { &cfg, &route, "k:" HASH, HASH, 1, NULL, NULL };
+	struct rl_query q = { &cfg, &route, "k:" HASH, HASH, 1, NULL, NULL, 0 };
 
 	(void)state;
 	/* Record, the four key counters, then the default with flag 2. */
@@ -249,7 +249,7 @@ test_build_lookup_default(void **state)
 static void
 test_build_lookup_route(void **state)
 {
-	struct rl_query q = { &cfg, &route, "k:" HASH, HASH, 1, NULL, NULL };
+	struct rl_query q = { &cfg, &route, "k:" HASH, HASH, 1, NULL, NULL, 0 };
 
 	(void)state;
 	policy_set(&route.rate_limit, "route", 1, RL_FIXED_WINDOW,
@@ -277,7 +277,7 @@ test_build_lookup_route(void **state)
 static void
 test_build_limits(void **state)
 {
-	struct rl_query q = { &cfg, &route, "i:" IPH, NULL, 0, NULL, NULL };
+	struct rl_query q = { &cfg, &route, "i:" IPH, NULL, 0, NULL, NULL, 0 };
 	struct buf args;
 	const char *argv[15];
 	size_t argvlen[15];
