@@ -14,6 +14,7 @@
 #include "hdrs.h"
 #include "keys.h"
 #include "keyspace.h"
+#include "local_limit.h"
 #include "log.h"
 #include "plan.h"
 #include "ratelimit.h"
@@ -33,7 +34,7 @@
  */
 struct lease {
 	char id[KEYSPACE_TAG_LEN + 24]; /* "<tag> <route_id>", "" = free */
-	long units;   /* left */
+	long units;                     /* left */
 	long granted; /* units of the last grant; 0 once settled */
 	long want;    /* units to ask for next time */
 	long long until_ms, granted_ms;
@@ -58,20 +59,23 @@ struct access {
 	struct buf args; /* backing store of argv, reused */
 	struct buf scratch;
 	unsigned long bypassed;
-	unsigned long leased; /* admissions from a lease (no round trip) */
+	unsigned long leased;   /* admissions from a lease (no round trip) */
 	unsigned long returned; /* lease units given back unused */
+	unsigned long local; /* decided alone, Redis down (on_failure local) */
 	struct lease leases[LEASE_SLOTS];
+	struct local_limit *limits; /* for on_failure local, at first use */
 
 	/* The request in flight (one at a time per process). */
 	const char *argv[RL_MAX_ARGS];
 	size_t argvlen[RL_MAX_ARGS];
 	char hash[KEYS_HASH_HEX + 1];
 	char tag[KEYSPACE_TAG_LEN];
-	int slot;       /* in the plan, or -1 */
-	int lookup_key; /* the record comes from Redis, not the cache */
+	int slot;        /* in the plan, or -1 */
+	int lookup_key;  /* the record comes from Redis, not the cache */
 	int argc, nkeys; /* of the call in the plan */
 	char lease_id[KEYSPACE_TAG_LEN + 24];
 	long long lease_cap_ms; /* a lease must end by then (key cache) */
+	struct rl_query q; /* what was asked, to decide alone without Redis */
 };
 
 static long long
@@ -251,6 +255,7 @@ access_destroy(void *self)
 	if (a == NULL)
 		return;
 	auth_cache_free(a->keys);
+	local_limit_free(a->limits);
 	buf_cleanup(&a->args);
 	buf_cleanup(&a->scratch);
 	for (i = 0; i < LEASE_SLOTS; i++)
@@ -297,6 +302,12 @@ unsigned long
 access_leased_count(const void *self)
 {
 	return ((const struct access *)self)->leased;
+}
+
+unsigned long
+access_local_count(const void *self)
+{
+	return ((const struct access *)self)->local;
 }
 
 static enum step_rc
@@ -378,17 +389,18 @@ access_plan(void *self, struct exchange *x)
 			/* A lease never outlives the key record it was granted
 			 * with: a revoked key stops within cache_ttl_s. */
 			a->lease_cap_ms = mono_ms() +
-			    (cached != NULL ? ((long long)cached->fetched +
-			                          cfg->api_keys.cache_ttl_s -
-			                          x->now) *
-			                    1000
-			                    : (long long)lease_ms);
+			    (cached != NULL
+			            ? ((long long)cached->fetched +
+			                  cfg->api_keys.cache_ttl_s - x->now) *
+			                1000
+			            : (long long)lease_ms);
 			if (lease_admit(a, r, x->store))
 				return STEP_GO;
 			q.lease_units = lease_ask(a, lease_max);
 		}
 	}
 
+	a->q = q;
 	buf_reset(&a->args);
 	nkeys = ratelimit_build(
 	    &q, &a->args, a->argv, a->argvlen, RL_MAX_ARGS, &argc);
@@ -413,6 +425,59 @@ access_plan(void *self, struct exchange *x)
 	return STEP_GO;
 }
 
+/* The 429 of a rejected request; res has given the headers already. */
+static void
+respond_limited(
+    struct access *a, struct exchange *x, const struct rl_result *res)
+{
+	struct buf *b = &a->scratch;
+
+	buf_reset(b);
+	buf_puts(b, "\"violated-policies\":");
+	ratelimit_violated_json(res, b);
+	request_respond_problem(x->r, 429, "rate limit exceeded",
+	    "too many requests; retry after the time in Retry-After",
+	    QUOTA_EXCEEDED_TYPE, b->p);
+}
+
+/*
+ * on_failure local: this process decides alone, each limit divided by
+ * local_share, on the counters it keeps per identity and policy.  The key
+ * (if any) came from the key cache: a looked-up one never gets here.
+ */
+static enum step_rc
+local_decide(struct access *a, struct exchange *x)
+{
+	struct rl_applied ap[3];
+	struct local_policy lp[3];
+	char id[3][LOCAL_LIMIT_ID_LEN];
+	struct rl_result res;
+	struct timespec ts;
+	size_t i, n;
+
+	n = ratelimit_applicable(&a->q, ap);
+	for (i = 0; i < n; i++) {
+		snprintf(id[i], sizeof id[i], "%c %s %s", ap[i].kind, a->tag,
+		    ap[i].kind == 'r' ? a->q.route->route_id : "");
+		lp[i].id = id[i];
+		lp[i].name = ap[i].name;
+		lp[i].algorithm = ap[i].algorithm;
+		lp[i].p = ap[i].p;
+	}
+	if (a->limits == NULL)
+		a->limits = local_limit_new();
+	clock_gettime(CLOCK_REALTIME, &ts);
+	local_limit_check(a->limits, lp, n, x->cfg->redis.local_share,
+	    (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000, &res);
+	a->local++;
+	ratelimit_headers(&res, &x->r->resp_headers);
+	if (res.status == RL_REJECTED) {
+		respond_limited(a, x, &res);
+		return STEP_DONE;
+	}
+	return STEP_GO;
+}
+
 /* Redis could not answer: the failure policy decides. */
 static enum step_rc
 redis_down(struct access *a, struct exchange *x, const char *why)
@@ -426,7 +491,9 @@ redis_down(struct access *a, struct exchange *x, const char *why)
 		    "the API key cannot be checked right now", NULL, NULL);
 		return STEP_DONE;
 	}
-	if (x->cfg->redis.fail_closed) {
+	if (x->cfg->redis.on_failure == REDIS_FAIL_LOCAL)
+		return local_decide(a, x);
+	if (x->cfg->redis.on_failure == REDIS_FAIL_CLOSED) {
 		request_respond_problem(x->r, 503, "service unavailable",
 		    "the rate limiter is unavailable", NULL, NULL);
 		return STEP_DONE;
@@ -484,14 +551,7 @@ access_decide(void *self, struct exchange *x)
 	}
 	ratelimit_headers(&res, &r->resp_headers);
 	if (res.status == RL_REJECTED) {
-		struct buf *b = &a->scratch;
-
-		buf_reset(b);
-		buf_puts(b, "\"violated-policies\":");
-		ratelimit_violated_json(&res, b);
-		request_respond_problem(r, 429, "rate limit exceeded",
-		    "too many requests; retry after the time in Retry-After",
-		    QUOTA_EXCEEDED_TYPE, b->p);
+		respond_limited(a, x, &res);
 		goto out;
 	}
 	rc = STEP_GO;

@@ -12,7 +12,10 @@
  * rate-limit headers and the violated policies; admitted: the headers,
  * X-Consumer-* for the backend.  Redis down: an uncached key gets 503
  * (authentication never fails open), otherwise redis.on_failure: "closed"
- * 503, "open" lets the request through (counted).
+ * 503, "open" lets the request through (counted), "local" has this process
+ * decide alone with every limit divided by redis.local_share
+ * (local_limit.h), with the same headers and 429 as Redis's answer.  The
+ * next request that reaches Redis is decided by Redis again.
  *
  * Leases: when every applicable policy has lease_max_units > 0, the script
  * may grant this process k more units with an admission; the next k
@@ -31,5 +34,7 @@ extern const struct step access_step;
 unsigned long access_bypassed_count(const void *self);
 /* Requests admitted from a rate-limit lease, without a round trip. */
 unsigned long access_leased_count(const void *self);
+/* Requests decided by this process alone, Redis down (on_failure local). */
+unsigned long access_local_count(const void *self);
 
 #endif

@@ -88,13 +88,21 @@ enum log_format { LOG_FORMAT_COMBINED, LOG_FORMAT_JSON };
  * defaults in the comments here are for the reader.
  */
 
+/* What rate limiting does while Redis is unreachable (redis.on_failure). */
+enum redis_on_failure {
+	REDIS_FAIL_OPEN = 0, /* "open": no limits */
+	REDIS_FAIL_CLOSED,   /* "closed": 503 */
+	REDIS_FAIL_LOCAL,    /* "local": each process, limit / local_share */
+};
+
 struct redis_conf {              /* config_keys_redis */
 	char *url;               /* as written */
 	struct redis_url parsed; /* of url */
 	long connect_timeout_ms; /* 200 */
 	long command_timeout_ms; /* 100 */
 	char *key_prefix;        /* "apigw:" */
-	int fail_closed;         /* on_failure = "closed" */
+	int on_failure;          /* enum redis_on_failure; "open" */
+	long local_share;        /* 4: processes sharing Redis */
 };
 
 struct gateway_conf {                 /* config_keys_gateway */

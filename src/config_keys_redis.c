@@ -49,7 +49,9 @@ check_key_prefix(const char *s, char *why, size_t whylen)
 #define RO(m) offsetof(struct redis_conf, m)
 
 /* clang-format off */
-static const char *const on_failure_names[] = { "open", "closed", NULL };
+/* In the order of enum redis_on_failure. */
+static const char *const on_failure_names[] = { "open", "closed", "local",
+	NULL };
 
 const struct config_key config_keys_redis[] = {
 	{ .name = "url", .type = CK_STRING, .flags = CKF_REQUIRED,
@@ -66,8 +68,13 @@ const struct config_key config_keys_redis[] = {
 	  .check = check_key_prefix, .off = RO(key_prefix),
 	  .help = "prefix of every Redis key" },
 	{ .name = "on_failure", .type = CK_ENUM, .names = on_failure_names,
-	  .def = 0, .off = RO(fail_closed),
-	  .help = "open: serve without Redis; closed: 503" },
+	  .def = REDIS_FAIL_OPEN, .off = RO(on_failure),
+	  .help = "open: serve without limits; closed: 503; "
+	  "local: each process limits alone" },
+	{ .name = "local_share", .type = CK_LONG, .min = 1, .max = 100000,
+	  .def = 4, .off = RO(local_share),
+	  .help = "on_failure local: processes sharing Redis; each takes "
+	  "limit / local_share" },
 	{ .name = NULL },
 };
 /* clang-format on */

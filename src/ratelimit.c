@@ -232,6 +232,26 @@ rl_policies(const struct rl_query *q, struct rl_plan plan[3])
 	return nplan;
 }
 
+size_t
+ratelimit_applicable(const struct rl_query *q, struct rl_applied out[3])
+{
+	struct rl_plan plan[3];
+	struct rl_query nolookup = *q;
+	int i, n;
+
+	nolookup.lookup_key = 0;
+	n = rl_policies(&nolookup, plan);
+	for (i = 0; i < n; i++) {
+		out[i].p = plan[i].p;
+		out[i].name = plan[i].name;
+		out[i].algorithm = rl_policy_algorithm(plan[i].p, q->cfg);
+		out[i].kind = plan[i].p == q->key_policy ? 'k'
+		    : plan[i].p == &q->route->rate_limit ? 'r'
+		                                         : 'd';
+	}
+	return (size_t)n;
+}
+
 void
 ratelimit_lease_params(
     const struct rl_query *q, long *max_units, long *lease_ms)
@@ -247,8 +267,9 @@ ratelimit_lease_params(
 	n = rl_policies(q, plan);
 	for (i = 0; i < n; i++) {
 		/* An API key's own policy follows the default group's. */
-		const struct rl_policy *p =
-		    plan[i].p == q->key_policy ? &q->cfg->rate_limit : plan[i].p;
+		const struct rl_policy *p = plan[i].p == q->key_policy
+		    ? &q->cfg->rate_limit
+		    : plan[i].p;
 
 		if (p->lease_max_units <= 0) {
 			*max_units = 0;

@@ -116,9 +116,25 @@ void ratelimit_lease_params(
  * caller buffer of at least 3 x 24 bytes for the numbers) and returns the
  * new argc, or -1.
  */
-int ratelimit_giveback(const char *const *argv, int argc, int nkeys,
-    long units, long long end_us, long long granted_us, char num[3][24],
-    const char **out, int max);
+int ratelimit_giveback(const char *const *argv, int argc, int nkeys, long units,
+    long long end_us, long long granted_us, char num[3][24], const char **out,
+    int max);
+
+/*
+ * The policies that apply to q when its key is not looked up (the key's
+ * own, the route's, the default one), in the script's order, with the
+ * algorithm each runs and what it is counted per: 'k' the API key, 'r' the
+ * identity on the route, 'd' the identity.  For deciding without Redis
+ * (local_limit.h).  Fills up to 3 entries (pointers into q's config and
+ * key policy) and returns how many.
+ */
+struct rl_applied {
+	const struct rl_policy *p;
+	const char *name;
+	enum rl_algorithm algorithm;
+	char kind;
+};
+size_t ratelimit_applicable(const struct rl_query *q, struct rl_applied out[3]);
 
 /* Parses the script's reply.  Returns 0, or -1 for a malformed reply. */
 int ratelimit_parse(const struct store_val *reply, struct rl_result *out);

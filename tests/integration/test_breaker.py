@@ -448,7 +448,7 @@ def per_process_fallback_when_redis_is_down(c):
     r = get(c.lt.port, "/local/echo?key=%s" % key)
     expect_open(r, "with Redis down")
     c.redis.start()
-    # the store reconnects after its backoff (at most 5 s); then the
+    # the store reconnects after its backoff (at most 1 s); then the
     # shared state (absent: closed) decides
     k2 = new_key("local")
 

@@ -136,7 +136,8 @@ test_defaults(void **state)
 	assert_int_equal(cfg->redis.connect_timeout_ms, 200);
 	assert_int_equal(cfg->redis.command_timeout_ms, 100);
 	assert_string_equal(cfg->redis.key_prefix, "apigw:");
-	assert_int_equal(cfg->redis.fail_closed, 0);
+	assert_int_equal(cfg->redis.on_failure, REDIS_FAIL_OPEN);
+	assert_int_equal(cfg->redis.local_share, 4);
 
 	assert_int_equal(cfg->gateway.n_trusted_proxies, 2);
 	assert_int_equal(cfg->gateway.trusted_proxies[0].family, AF_INET);
@@ -223,7 +224,7 @@ static const char full_conf[] =
 	"redis = {\n"
 	"  url = \"redis://app:s%40cret@redis.example:6380/3\";\n"
 	"  connect_timeout_ms = 300; command_timeout_ms = 150;\n"
-	"  key_prefix = \"gw1:\"; on_failure = \"closed\";\n"
+	"  key_prefix = \"gw1:\"; on_failure = \"closed\"; local_share = 8;\n"
 	"};\n"
 	"gateway = {\n"
 	"  trusted_proxies = [ \"10.0.0.0/8\", \"fd00::/8\", \"192.0.2.7\" ];\n"
@@ -280,7 +281,8 @@ test_full(void **state)
 	assert_int_equal(cfg->redis.connect_timeout_ms, 300);
 	assert_int_equal(cfg->redis.command_timeout_ms, 150);
 	assert_string_equal(cfg->redis.key_prefix, "gw1:");
-	assert_int_equal(cfg->redis.fail_closed, 1);
+	assert_int_equal(cfg->redis.on_failure, REDIS_FAIL_CLOSED);
+	assert_int_equal(cfg->redis.local_share, 8);
 
 	assert_int_equal(cfg->gateway.n_trusted_proxies, 3);
 	assert_int_equal(cfg->gateway.trusted_proxies[2].prefix_len, 32);
@@ -787,7 +789,7 @@ test_err_strings(void **state)
 	    ROUTE,
 	    "1: redis.key_prefix: must not contain '{', '}', spaces or "
 	    "control characters",
-	    "2: redis.on_failure: must be one of open, closed",
+	    "2: redis.on_failure: must be one of open, closed, local",
 	    "3: gateway.request_id_header: \"X Req\" is not a valid header "
 	    "name (RFC 9110 token, 1 to 128 characters)",
 	    "4: api_keys.header: \"\" is not a valid header name (RFC 9110 "
