@@ -21,10 +21,10 @@
 #include "store.h"
 #include "xalloc.h"
 
-#define LEASE_MARGIN_MS 1000 /* the trial lease outlives the exchange */
+#define LEASE_MARGIN_MS 1000  /* the trial lease outlives the exchange */
 #define BREAKER_FRESH_MS 1000 /* a copy Redis confirmed may decide alone */
-#define CHECK_ARGS 9         /* 3 keys + 6 args */
-#define REPORT_ARGS 13       /* 3 keys + 10 args */
+#define CHECK_ARGS 9          /* 3 keys + 6 args */
+#define REPORT_ARGS 13        /* 3 keys + 10 args */
 #define NUM_LEN 24
 
 /* ---- the state machine ------------------------------------------------- */
@@ -143,7 +143,7 @@ struct breaker {
 	int slot;   /* in the plan, or -1 */
 	int parsed; /* the check's answer was taken in */
 	int from_redis;
-	int cached; /* decided by a copy Redis confirmed < 1 s ago */
+	int cached;     /* decided by a copy Redis confirmed < 1 s ago */
 	long long v[6]; /* the check's reply (breaker.lua) */
 	int trial;      /* holds the half-open trial */
 	int held_slot;  /* holds a bulkhead slot in Redis */
@@ -199,7 +199,8 @@ report_states(const struct config *cfg, struct store *s,
 			continue;
 		keyspace_short_hash(url, strlen(url), h);
 		off[n] = names.len;
-		if (keyspace_breaker(&names, cfg->redis.key_prefix, h) != BUF_OK ||
+		if (keyspace_breaker(&names, cfg->redis.key_prefix, h) !=
+		        BUF_OK ||
 		    buf_putc(&names, '\0') != BUF_OK)
 			goto out;
 		cmds[n].script = -1;
@@ -257,6 +258,12 @@ breaker_create(void)
 	keyspace_short_hash(host, strlen(host), b->host_hash);
 	buf_init(&b->names);
 	metrics_breakers_provider(report_states);
+	metrics_counter_register("breaker_rejections",
+	    "Requests answered 503 because a circuit breaker was open or its "
+	    "trial taken.");
+	metrics_counter_register("bulkhead_rejections",
+	    "Requests answered 503 because a route's max_concurrent was "
+	    "reached.");
 	b->slot = -1;
 	return b;
 }
@@ -517,14 +524,17 @@ breaker_decide(void *self, struct exchange *x)
 	case BREAKER_ADMIT: break;
 	case BREAKER_REJECT_OPEN:
 		b->counts.open++;
+		metrics_add("breaker_rejections", 1);
 		x->backend_unavailable = retry_after_s(b->v[3]);
 		break;
 	case BREAKER_REJECT_TRIAL:
 		b->counts.trial++;
+		metrics_add("breaker_rejections", 1);
 		x->backend_unavailable = 1;
 		break;
 	case BREAKER_REJECT_FULL:
 		b->counts.bulkhead++;
+		metrics_add("bulkhead_rejections", 1);
 		hdrs_add(&x->r->resp_headers, "Retry-After", "1");
 		request_respond_problem(x->r, 503,
 		    "too many concurrent requests",

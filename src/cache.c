@@ -28,7 +28,7 @@
 #include "store.h"
 #include "xalloc.h"
 
-#define CACHE_MAX_PAIRS 64    /* request header names passed to the script */
+#define CACHE_MAX_PAIRS 64     /* request header names passed to the script */
 #define CACHE_WAIT_MAX_MS 1000 /* a waiter's patience for another's fill */
 #define CACHE_POLL_MS 50
 #define CACHE_LOCK_EXTRA_MS 1000
@@ -127,7 +127,8 @@ cache_create(void)
 	    "Stale cache entries served because the backend failed.");
 	metrics_counter_register(
 	    "cache_bypasses", "Cacheable requests that bypassed the cache.");
-	metrics_counter_register("cache_stores", "Responses stored in the cache.");
+	metrics_counter_register(
+	    "cache_stores", "Responses stored in the cache.");
 	metrics_counter_register("cache_store_drops",
 	    "Storable responses not stored (too big, cut short, refused).");
 	metrics_gauge_register("cache_size", "apigw_cache_entries",
@@ -158,7 +159,8 @@ cache_get_counts(const void *self, struct cache_counts *out)
 	*out = ((const struct cache *)self)->n;
 }
 
-/* ---- entries -------------------------------------------------------------- */
+/* ---- entries --------------------------------------------------------------
+ */
 
 static int
 parse_ll(const char **p, const char *end, long long max, long long *out)
@@ -227,7 +229,8 @@ entry_fields(const struct cache_entry *e, struct hdrs *h)
 			v = colon + 1;
 			while (v < eol && *v == ' ')
 				v++;
-			hdrs_addn(h, p, (size_t)(colon - p), v, (size_t)(eol - v));
+			hdrs_addn(
+			    h, p, (size_t)(colon - p), v, (size_t)(eol - v));
 		}
 		p = eol + 2 <= end ? eol + 2 : end;
 	}
@@ -331,7 +334,8 @@ collect_pairs(struct cache *c, const struct exchange *x)
 		size_t vl;
 
 		n = strlen(in->v[i].name);
-		if (n > CACHE_VARY_NAME_MAX || secret_field(x->cfg, in->v[i].name))
+		if (n > CACHE_VARY_NAME_MAX ||
+		    secret_field(x->cfg, in->v[i].name))
 			continue; /* cannot be a stored Vary name */
 		for (j = 0; j < n; j++) {
 			char ch = in->v[i].name[j];
@@ -373,11 +377,12 @@ variant_hash(struct cache *c, const struct cache_vary *vary, char out[41])
 		else
 			buf_printf(&c->scratch, "%s=-\n", vary->name[i]);
 	}
-	keyspace_sha1_hex(c->scratch.len > 0 ? c->scratch.p : "",
-	    c->scratch.len, out);
+	keyspace_sha1_hex(
+	    c->scratch.len > 0 ? c->scratch.p : "", c->scratch.len, out);
 }
 
-/* ---- the response tap ----------------------------------------------------- */
+/* ---- the response tap -----------------------------------------------------
+ */
 
 static int
 tap_head(void *arg, int status, const struct hdrs *h)
@@ -405,7 +410,8 @@ tap_head(void *arg, int status, const struct hdrs *h)
 		buf_reset(&c->body);
 	}
 	if (c->mode == CACHE_REFRESH)
-		set_status(x->r, ok ? CACHE_STATUS_MISS_STORED : CACHE_STATUS_MISS,
+		set_status(x->r,
+		    ok ? CACHE_STATUS_MISS_STORED : CACHE_STATUS_MISS,
 		    ok ? "apigw; fwd=request; stored" : "apigw; fwd=request");
 	else
 		set_status(x->r,
@@ -426,7 +432,8 @@ tap_body(void *arg, const char *data, size_t len)
 	}
 }
 
-/* ---- phases --------------------------------------------------------------- */
+/* ---- phases ---------------------------------------------------------------
+ */
 
 static enum step_rc
 cache_plan(void *self, struct exchange *x)
@@ -506,7 +513,7 @@ wait_for_fill(struct cache *c, struct exchange *x)
 {
 	const struct route *rt = x->r->route;
 	long wait_ms = rt->timeout_ms < CACHE_WAIT_MAX_MS ? rt->timeout_ms
-	                                                   : CACHE_WAIT_MAX_MS;
+	                                                  : CACHE_WAIT_MAX_MS;
 	struct timespec ts = {0, CACHE_POLL_MS * 1000000L};
 	const char *argv[2] = {"GET", NULL};
 	long waited;
@@ -525,7 +532,8 @@ wait_for_fill(struct cache *c, struct exchange *x)
 		if (store_command(x->store, &c->poll, NULL, 2, argv) != 0)
 			return 0;
 		v = store_batch_reply(&c->poll, 0);
-		if (v->type != STORE_STR || entry_parse(v->str, v->len, &e) != 0)
+		if (v->type != STORE_STR ||
+		    entry_parse(v->str, v->len, &e) != 0)
 			continue;
 		c->now_ms += waited + CACHE_POLL_MS;
 		if (entry_freshness(c, &e) != CACHE_FRESH)
@@ -635,8 +643,8 @@ store_entry(struct cache *c, struct exchange *x)
 	buf_init(&route);
 	buf_init(&member);
 	for (i = 0; i < c->resp.n; i++)
-		buf_printf(&head, "%s: %s\r\n", c->resp.v[i].name,
-		    c->resp.v[i].value);
+		buf_printf(
+		    &head, "%s: %s\r\n", c->resp.v[i].name, c->resp.v[i].value);
 	if (head.len > CACHE_HEAD_MAX) {
 		COUNT(c, store_drops, "cache_store_drops");
 		goto out;
@@ -650,7 +658,8 @@ store_entry(struct cache *c, struct exchange *x)
 	for (i = 0; i < c->vary.n; i++)
 		buf_printf(&vary, "%s%s", i ? "," : "", c->vary.name[i]);
 	keyspace_cache_entry(&entry, prefix, c->res64, var40);
-	keyspace_cache_lock(&lock, prefix, c->res64, c->locked ? c->var40 : var40);
+	keyspace_cache_lock(
+	    &lock, prefix, c->res64, c->locked ? c->var40 : var40);
 	keyspace_cache_live(&live, prefix);
 	keyspace_cache_path_hash(rt->route_id, x->r->path, path64);
 	keyspace_cache_path(&path, prefix, path64);
@@ -664,8 +673,8 @@ store_entry(struct cache *c, struct exchange *x)
 	{
 		const char *set_e[] = {"SET", entry.p, blob.p, "PX", px};
 		const size_t set_el[] = {3, entry.len, blob.len, 2, strlen(px)};
-		const char *set_v[] = {"SET", NULL, vary.len ? vary.p : "", "PX",
-		    px};
+		const char *set_v[] = {
+		    "SET", NULL, vary.len ? vary.p : "", "PX", px};
 		const char *del_l[] = {"DEL", lock.p};
 		const char *zadd_live[] = {"ZADD", live.p, exp, entry.p};
 		const char *trim_live[] = {

@@ -39,8 +39,7 @@
  * response.
  */
 static const struct step *const steps[] = {
-    &access_step,
-    &breaker_step,
+    &access_step, &breaker_step,
     &cache_step,   /* after the breaker: may stand in for an open one */
     &metrics_step, /* last: counts what the others decided */
 };
@@ -105,6 +104,13 @@ gateway_new(struct config *cfg, char **err)
 	/* metrics: the requests the access step (steps[0]) let through
 	 * unlimited. */
 	metrics_watch("fail_open", access_bypassed_count, gw->self[0]);
+	metrics_counter_register("local_decisions",
+	    "Rate-limit decisions made by a process alone (Redis down, "
+	    "on_failure local).");
+	metrics_watch("local_decisions", access_local_count, gw->self[0]);
+	metrics_counter_register("leased",
+	    "Requests admitted from a rate-limit lease (no Redis round trip).");
+	metrics_watch("leased", access_leased_count, gw->self[0]);
 	plan_init(&gw->plan);
 	buf_init(&gw->scratch);
 	buf_init(&gw->url);

@@ -201,20 +201,20 @@ keyspace_cache_variant(struct buf *out, const char *prefix, const char *res64,
 	if (!keyspace_hex_ok(res64, KEYSPACE_HASH_HEX) ||
 	    !keyspace_hex_ok(var40, 40))
 		return -1;
-	return buf_printf(out, "%s{c:%s}:%c:%s", keyspace_prefix(prefix), res64,
-	    part, var40);
+	return buf_printf(
+	    out, "%s{c:%s}:%c:%s", keyspace_prefix(prefix), res64, part, var40);
 }
 
 int
-keyspace_cache_entry(struct buf *out, const char *prefix, const char *res64,
-    const char *var40)
+keyspace_cache_entry(
+    struct buf *out, const char *prefix, const char *res64, const char *var40)
 {
 	return keyspace_cache_variant(out, prefix, res64, var40, 'e');
 }
 
 int
-keyspace_cache_lock(struct buf *out, const char *prefix, const char *res64,
-    const char *var40)
+keyspace_cache_lock(
+    struct buf *out, const char *prefix, const char *res64, const char *var40)
 {
 	return keyspace_cache_variant(out, prefix, res64, var40, 'l');
 }

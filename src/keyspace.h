@@ -114,14 +114,15 @@ int keyspace_key_set(struct buf *out, const char *prefix);
  * and ":l:<var>" to. */
 int keyspace_cache_base(struct buf *out, const char *prefix, const char *res64);
 /* <prefix>{c:<res64>}:e:<var40> and <prefix>{c:<res64>}:l:<var40>. */
-int keyspace_cache_entry(struct buf *out, const char *prefix,
-    const char *res64, const char *var40);
-int keyspace_cache_lock(struct buf *out, const char *prefix,
-    const char *res64, const char *var40);
+int keyspace_cache_entry(
+    struct buf *out, const char *prefix, const char *res64, const char *var40);
+int keyspace_cache_lock(
+    struct buf *out, const char *prefix, const char *res64, const char *var40);
 /* <prefix>c:live */
 int keyspace_cache_live(struct buf *out, const char *prefix);
 /* <prefix>c:p:<path64> */
-int keyspace_cache_path(struct buf *out, const char *prefix, const char *path64);
+int keyspace_cache_path(
+    struct buf *out, const char *prefix, const char *path64);
 /* <prefix>c:r:<route_id> */
 int keyspace_cache_route(
     struct buf *out, const char *prefix, const char *route_id);
