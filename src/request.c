@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/socket.h>
 
 #include <fcgiapp.h>
@@ -12,6 +13,10 @@
 #include "log.h"
 #include "request.h"
 #include "xalloc.h"
+
+/* How long a cut response waits before its connection ends (see
+ * request_abort). */
+#define ABORT_SETTLE_MS 100
 
 /* Bytes read from the web server per FCGX_GetStr call. */
 #define BODY_CHUNK 65536
@@ -343,6 +348,18 @@ request_abort(struct request *r)
 	/* What the client can still get of the body goes out first. */
 	if (!r->client_gone)
 		(void)FCGX_FFlush(fr->out);
+	/*
+	 * A web server that reads the head, the body and the end of the
+	 * connection at once may decide, before it writes the head, to send
+	 * the response close-delimited instead of chunked: then the client
+	 * cannot tell the cut from the end.  Give it a moment to send the head
+	 * as it would for a live response (chunked) first.
+	 */
+	if (!r->client_gone) {
+		struct timespec ts = {0, ABORT_SETTLE_MS * 1000000L};
+
+		nanosleep(&ts, NULL);
+	}
 	/*
 	 * The web server sees the FastCGI connection end without an
 	 * FCGI_END_REQUEST record: lighttpd and mod_fcgid treat that as a

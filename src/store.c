@@ -4,7 +4,7 @@
  * One blocking hiredis context, opened on first use.  Any I/O error or
  * timeout frees the context at once: hiredis would otherwise hand the late
  * reply of a timed-out command to the next caller.  A failure also starts
- * a backoff (100 ms, doubling to 1 s, reset by the first batch that
+ * a backoff (100 ms, doubling to 0.5 s, reset by the first batch that
  * succeeds) during which calls fail without touching the network, so a dead
  * Redis costs a request nothing but a clock read.
  *
@@ -54,7 +54,7 @@
 /* At most 1 s: Redis back, every process uses it again within a second
  * (exact limits again after on_failure local), for one failed connect per
  * second and process while it is down. */
-#define STORE_BACKOFF_MAX_MS 1000
+#define STORE_BACKOFF_MAX_MS 500
 /* Deferred commands queued before a store_flush() is forced: a bound on
  * the output buffer and on the replies owed, never reached in practice. */
 #define STORE_DEFER_MAX 1024
