@@ -7,7 +7,7 @@
  * command_timeout_ms for every command.  After any error or timeout the
  * connection is discarded (a late reply can never be read as the answer to
  * a later command) and no new connect is tried before a backoff that grows
- * from 100 ms to 1 s; while backing off, calls fail at once.
+ * from 100 ms to 0.5 s; while backing off, calls fail at once.
  *
  * Scripts: the Lua sources embedded from src/lua/ are run with EVALSHA
  * (their SHA-1 is computed locally); a NOSCRIPT answer (Redis restarted,
