@@ -37,6 +37,14 @@ on the *last segments* of the request path, whatever comes before them:
   .../moded?key=K            answers with the status set for K by
                              /_mode?key=K&status=S (default 200), echo body
   .../_mode?key=K&status=S   sets that status
+  .../slowbody?ms=N          Content-Length 100000, 1000 bytes, then
+                             silence for N ms, then close (cut transfer)
+  .../raw?kind=K             a hand-made faulty response head: K is
+                             status999, crlf (bare CR in a field value),
+                             lf (bare LF inside a field), nul (NUL in a
+                             field), dupcl (two different Content-Length)
+  .../_bytes?key=K           {"key": K, "bytes": n}: body bytes that /big
+                             requests with key=K wrote so far
   .../_calls?key=K           {"key": K, "calls": n}: how many requests
                              carried key=K in their query (any endpoint)
   anything else (/echo...)   echo: JSON {seq (the backend's request
@@ -79,11 +87,24 @@ def big_digest(mb):
     return n * BLOCK_SIZE, h.hexdigest()
 
 
+# Faulty response heads for .../raw?kind=K: each must be refused by the
+# gateway (an error status or a cut connection), never passed on as a 200.
+_RAW_BODY = b"raw body\n"
+RAW_RESPONSES = {
+    "status999": b"HTTP/1.1 999 Odd\r\nContent-Length: 9\r\n\r\n" + _RAW_BODY,
+    "crlf": b"HTTP/1.1 200 OK\r\nX-Bad: a\rb\r\nContent-Length: 9\r\n\r\n" + _RAW_BODY,
+    "lf": b"HTTP/1.1 200 OK\r\nX-Bad: a\nX-Injected: b\r\nContent-Length: 9\r\n\r\n" + _RAW_BODY,
+    "nul": b"HTTP/1.1 200 OK\r\nX-Bad: a\x00b\r\nContent-Length: 9\r\n\r\n" + _RAW_BODY,
+    "dupcl": b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\nContent-Length: 5\r\n\r\n" + _RAW_BODY,
+}
+
+
 class State:
     def __init__(self, name):
         self.name = name
         self.lock = threading.Lock()
         self.calls = {}
+        self.sent = {}
         self.modes = {}
         self.seq = 0
 
@@ -96,6 +117,14 @@ class State:
         with self.lock:
             self.calls[key] = self.calls.get(key, 0) + 1
             return self.calls[key]
+
+    def add_sent(self, key, n):
+        with self.lock:
+            self.sent[key] = self.sent.get(key, 0) + n
+
+    def get_sent(self, key):
+        with self.lock:
+            return self.sent.get(key, 0)
 
     def get(self, key):
         with self.lock:
@@ -230,6 +259,21 @@ class Handler(BaseHTTPRequestHandler):
                 with state.lock:
                     code = state.modes.get(q.get("key", ""), 200)
                 self._echo(body, status=code)
+            elif last == "slowbody":
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain")
+                self.send_header("Content-Length", "100000")
+                self.end_headers()
+                self.wfile.write(b"s" * 1000)
+                self.wfile.flush()
+                time.sleep(int(q.get("ms", "3000")) / 1000.0)
+                self.close_connection = True
+            elif last == "raw":
+                self.wfile.write(RAW_RESPONSES.get(q.get("kind", ""), b"junk\r\n\r\n"))
+                self.wfile.flush()
+                self.close_connection = True
+            elif last == "_bytes":
+                self._json(200, {"key": q.get("key", ""), "bytes": state.get_sent(q.get("key", ""))})
             elif last == "_calls":
                 self._json(200, {"key": q.get("key", ""), "calls": state.get(q.get("key", ""))})
             elif last == "slow":
@@ -243,7 +287,7 @@ class Handler(BaseHTTPRequestHandler):
                 else:
                     self._echo(body)
             elif last == "big":
-                self._big(int(q.get("mb", "1")), q.get("chunked") == "1")
+                self._big(int(q.get("mb", "1")), q.get("chunked") == "1", key)
             elif last == "drip":
                 self._drip(int(q.get("n", "5")), int(q.get("ms", "200")))
             elif last == "hop":
@@ -257,7 +301,7 @@ class Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
 
-    def _big(self, mb, chunked):
+    def _big(self, mb, chunked, key=None):
         n = mb * (1 << 20) // BLOCK_SIZE
         self.send_response(200)
         self.send_header("Content-Type", "application/octet-stream")
@@ -273,6 +317,8 @@ class Handler(BaseHTTPRequestHandler):
                 self._chunk(big_block(i))
             else:
                 self.wfile.write(big_block(i))
+            if key is not None:
+                self.server.state.add_sent(key, BLOCK_SIZE)
         if chunked:
             self.wfile.write(b"0\r\n\r\n")
 
