@@ -495,10 +495,14 @@ ratelimit_result_cleanup(struct rl_result *res)
 
 /* ---- headers ---- */
 
+/*
+ * a / b rounded up, for a >= 0 and b > 0.  Not (a + b - 1) / b: the parser
+ * accepts any long, and a near LONG_MAX would overflow.
+ */
 static long
 rl_ceil_div(long long a, long long b)
 {
-	return (long)((a + b - 1) / b);
+	return (long)(a / b + (a % b != 0));
 }
 
 /* Appends the window's name as the inside of a Structured Field string. */
@@ -566,8 +570,10 @@ ratelimit_headers(const struct rl_result *res, struct hdrs *h)
 	hdrs_add(h, "X-RateLimit-Limit", num);
 	snprintf(num, sizeof num, "%ld", min->remaining);
 	hdrs_add(h, "X-RateLimit-Remaining", num);
+	/* Seconds rounded up, summed per part so that nothing overflows. */
 	snprintf(num, sizeof num, "%lld",
-	    (res->now_ms + min->reset_ms + 999) / 1000);
+	    res->now_ms / 1000 + min->reset_ms / 1000 +
+	        rl_ceil_div(res->now_ms % 1000 + min->reset_ms % 1000, 1000));
 	hdrs_add(h, "X-RateLimit-Reset", num);
 	hdrs_add(h, "RateLimit-Policy", buf_cstr(&pol));
 	hdrs_add(h, "RateLimit", buf_cstr(&cur));
