@@ -138,7 +138,8 @@ fuzz_key_check(const char *method, const char *host, const char *path,
 	buf_init(&m2);
 	rc = cache_key(&m, hex, method, host, path, query, key_hash, vary, req);
 	if ((rc == 0) != (host != NULL && path != NULL && method != NULL))
-		fuzz_fail("cache_key refused complete arguments or took missing");
+		fuzz_fail(
+		    "cache_key refused complete arguments or took missing");
 	if (rc == 0) {
 		if (strlen(hex) != CACHE_KEY_HEX)
 			fuzz_fail("key not 64 characters");
@@ -197,9 +198,11 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	ttl = (long)num[1];
 
 	mode = cache_request_mode(method, &req, ttl);
-	if (mode != CACHE_OFF && (ttl <= 0 ||
+	if (mode != CACHE_OFF &&
+	    (ttl <= 0 ||
 	        (strcmp(method, "GET") != 0 && strcmp(method, "HEAD") != 0)))
-		fuzz_fail("lookup mode for a method or route that never caches");
+		fuzz_fail(
+		    "lookup mode for a method or route that never caches");
 
 	why = NULL;
 	memset(&vary, 0, sizeof vary);
@@ -239,7 +242,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	age = cache_age(num[3], num[4], fuzz_opt(line[6]));
 	if (age < 0 || age > CACHE_DELTA_MAX)
 		fuzz_fail("age outside 0..2^31");
-	(void)cache_freshness(age, ttl, cache_stale_allowed(&resp) ? (long)num[5] : 0);
+	(void)cache_freshness(
+	    age, ttl, cache_stale_allowed(&resp) ? (long)num[5] : 0);
 	(void)cache_freshness((long long)num[3], ttl, (long)num[5]);
 
 	hdrs_cleanup(&req);

@@ -35,7 +35,8 @@ static int
 fuzz_is_tchar(unsigned char c)
 {
 	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
-	    (c >= 'A' && c <= 'Z') || (c != '\0' && strchr("!#$%&'*+-.^_`|~", c));
+	    (c >= 'A' && c <= 'Z') ||
+	    (c != '\0' && strchr("!#$%&'*+-.^_`|~", c));
 }
 
 static int
@@ -137,12 +138,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			fuzz_cgi(p, (size_t)(nl - p));
 		} else {
 			vlen = (size_t)(nl - colon - 1);
-			rc = hdrs_addn(&h, p, (size_t)(colon - p), colon + 1, vlen);
+			rc = hdrs_addn(
+			    &h, p, (size_t)(colon - p), colon + 1, vlen);
 			if (rc == 0 &&
 			    (!fuzz_is_token(p, (size_t)(colon - p)) ||
 			        memchr(colon + 1, '\r', vlen) != NULL ||
 			        memchr(colon + 1, '\0', vlen) != NULL))
-				fuzz_fail("bad field accepted", h.v[h.n - 1].name);
+				fuzz_fail(
+				    "bad field accepted", h.v[h.n - 1].name);
 		}
 		p = nl + 1;
 	}
@@ -153,7 +156,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (strpbrk(h.v[i].value, "\r\n") != NULL)
 			fuzz_fail("kept value with CR or LF", h.v[i].name);
 		if (hdrs_get(&h, h.v[i].name) == NULL)
-			fuzz_fail("field not found by its own name", h.v[i].name);
+			fuzz_fail(
+			    "field not found by its own name", h.v[i].name);
 		if (hdrs_add(&before, h.v[i].name, h.v[i].value) != 0)
 			fuzz_fail("kept field refused on copy", h.v[i].name);
 		(void)hdrs_conflict(&h, h.v[i].name);
@@ -167,13 +171,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			continue;
 		if (j >= h.n || strcmp(h.v[j].name, before.v[i].name) != 0 ||
 		    strcmp(h.v[j].value, before.v[i].value) != 0)
-			fuzz_fail("end-to-end field lost or moved",
-			    before.v[i].name);
+			fuzz_fail(
+			    "end-to-end field lost or moved", before.v[i].name);
 		j++;
 		kept++;
 	}
 	if (kept != h.n)
-		fuzz_fail("hop-by-hop field kept", h.n > kept ? h.v[kept].name : "");
+		fuzz_fail(
+		    "hop-by-hop field kept", h.n > kept ? h.v[kept].name : "");
 
 	/* The edits the proxy makes after stripping. */
 	if (h.n > 0) {

@@ -86,8 +86,8 @@ fuzz_array(struct fuzz_reply *fr, const char **p, const char *end,
 			v.len = len - 1;
 		} else if (len >= 1 && s[0] == 'i') {
 			char num[32];
-			size_t nl2 = len - 1 < sizeof num - 1 ? len - 1
-			                                      : sizeof num - 1;
+			size_t nl2 =
+			    len - 1 < sizeof num - 1 ? len - 1 : sizeof num - 1;
 
 			memcpy(num, s + 1, nl2);
 			num[nl2] = '\0';

@@ -39,7 +39,8 @@ static int
 fuzz_is_tchar(unsigned char c)
 {
 	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
-	    (c >= 'A' && c <= 'Z') || (c != '\0' && strchr("!#$%&'*+-.^_`|~", c));
+	    (c >= 'A' && c <= 'Z') ||
+	    (c != '\0' && strchr("!#$%&'*+-.^_`|~", c));
 }
 
 static void
@@ -57,7 +58,8 @@ fuzz_check(const struct request *r)
 	if (r->content_length < -1)
 		fuzz_fail("negative Content-Length");
 	q = strchr(r->request_uri, '?');
-	rawlen = q != NULL ? (size_t)(q - r->request_uri) : strlen(r->request_uri);
+	rawlen =
+	    q != NULL ? (size_t)(q - r->request_uri) : strlen(r->request_uri);
 	if (strlen(r->raw_path) != rawlen ||
 	    memcmp(r->raw_path, r->request_uri, rawlen) != 0)
 		fuzz_fail("raw_path is not REQUEST_URI before '?'");

@@ -46,8 +46,8 @@ static const char fuzz_router_conf[] =
     " strip_prefix = true; }\n"
     ");\n";
 
-static const char *const fuzz_router_methods[] = {"GET", "HEAD", "POST",
-    "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT", "get", ""};
+static const char *const fuzz_router_methods[] = {"GET", "HEAD", "POST", "PUT",
+    "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT", "get", ""};
 
 static void
 fuzz_fail(const char *why, const char *path)
