@@ -40,7 +40,6 @@
 /* The argument vector while it is being built. */
 struct rl_args {
 	struct buf *b;
-	const char **argv;
 	size_t *argvlen; /* holds each argument's offset until the end */
 	int max;
 	int n;
@@ -203,7 +202,7 @@ ratelimit_build(const struct rl_query *q, struct buf *args, const char **argv,
 	const struct config *cfg = q->cfg;
 	const struct route *route = q->route;
 	const char *prefix = cfg->redis.key_prefix ? cfg->redis.key_prefix : "";
-	struct rl_args a = {args, argv, argvlen, max, 0, 0};
+	struct rl_args a = {args, argvlen, max, 0, 0};
 	struct rl_plan plan[3];
 	char key_tag[KEYSPACE_TAG_LEN];
 	struct buf *b;
