@@ -16,7 +16,7 @@ cmd=${1:-}
 PACKAGES="build-essential autoconf automake libtool pkg-config
 libfcgi-dev libhiredis-dev libcurl4-openssl-dev libjson-c-dev libconfig-dev
 libssl-dev libcmocka-dev redis-server lighttpd apache2 libapache2-mod-fcgid
-python3 curl wrk clang clang-format"
+python3 curl wrk clang clang-format clang-tidy cppcheck valgrind"
 
 die() { echo "quickstart: $*" >&2; exit 1; }
 
