@@ -17,9 +17,8 @@ cmd=${1:-}
 PACKAGES="build-essential autoconf automake libtool pkg-config
 libfcgi-dev libhiredis-dev libcurl4-openssl-dev libjson-c-dev libconfig-dev
 libssl-dev libcmocka-dev redis-server lighttpd apache2 libapache2-mod-fcgid
-python3 curl wrk clang clang-format prometheus nginx-light
-debhelper dh-autoreconf lintian fakeroot
-chromium"
+python3 curl wrk clang clang-format clang-tidy cppcheck valgrind prometheus
+nginx-light debhelper dh-autoreconf lintian fakeroot chromium"
 
 die() { echo "quickstart: $*" >&2; exit 1; }
 
@@ -127,10 +126,15 @@ check() {
 	(cd build && make check) || { cat build/test-suite.log 2>/dev/null | tail -100; exit 1; }
 	build build-san --enable-sanitizers --enable-debug
 	(cd build-san && make check) || { cat build-san/test-suite.log 2>/dev/null | tail -100; exit 1; }
-	# libFuzzer targets (clang): a short coverage-guided run from the seeds.
+	# libFuzzer targets (clang): the seeds replayed, then each target
+	# fuzzed for FUZZ_SECONDS (20 s each by default, about 2.5 minutes).
 	build build-fuzz CC=clang --enable-fuzzing
-	(cd build-fuzz && make tests/fuzz/run_normalize &&
-		top_srcdir="$top" top_builddir="$top/build-fuzz" sh "$top/tests/fuzz/run-corpus.sh") ||
+	(cd build-fuzz &&
+		for t in normalize config router request hdrs cache_policy ratelimit; do
+			make "tests/fuzz/run_$t" || exit 1
+		done &&
+		top_srcdir="$top" top_builddir="$top/build-fuzz" sh "$top/tests/fuzz/run-corpus.sh" &&
+		make fuzz FUZZ_SECONDS="${FUZZ_SECONDS:-20}") ||
 		{ echo "quickstart: fuzz run failed" >&2; exit 1; }
 	# One closing line for CI: automake tests of both builds.
 	pass=0; fail=0

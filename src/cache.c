@@ -698,9 +698,9 @@ store_entry(struct cache *c, struct exchange *x)
 #define CMD(a, l)                                                              \
 	do {                                                                   \
 		cmds[k].script = -1;                                           \
-		cmds[k].argc = (int)(sizeof a / sizeof a[0]);                  \
-		cmds[k].argv = a;                                              \
-		cmds[k].argvlen = l;                                           \
+		cmds[k].argc = (int)(sizeof(a) / sizeof((a)[0]));              \
+		cmds[k].argv = (a);                                            \
+		cmds[k].argvlen = (l);                                         \
 		k++;                                                           \
 	} while (0)
 		CMD(set_e, set_el);

@@ -486,9 +486,15 @@ cache_storable(const char *method, int status, const struct hdrs *resp,
 		goto out;
 	}
 	life = ttl_s > CACHE_DELTA_MAX ? CACHE_DELTA_MAX : ttl_s;
+	/*
+	 * cppcheck takes cc's ages for the -1 that cache_cc_parse() starts
+	 * from, missing that cache_cc_field() sets them.
+	 */
 	if (cc.s_maxage >= 0) {
+		/* cppcheck-suppress knownConditionTrueFalse */
 		if (cc.s_maxage < life)
 			life = cc.s_maxage;
+		/* cppcheck-suppress knownConditionTrueFalse */
 	} else if (cc.max_age >= 0 && cc.max_age < life) {
 		life = cc.max_age;
 	}

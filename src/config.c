@@ -375,6 +375,9 @@ loader_finish(struct loader *ld, struct config_errors *errs)
 	n = ld->n_msgs < CONFIG_MAX_ERRORS ? ld->n_msgs : CONFIG_MAX_ERRORS;
 	if (errs != NULL && ld->nerr > 0) {
 		errs->msg = xcalloc(n + 1, sizeof *errs->msg);
+		/* cppcheck calls i < n always false here; it is not (n is
+		 * the number of messages, which the config tests count). */
+		/* cppcheck-suppress knownConditionTrueFalse */
 		for (i = 0; i < n; i++) {
 			errs->msg[i] = ld->msgs[i].msg;
 			ld->msgs[i].msg = NULL;

@@ -92,7 +92,7 @@ config_check_method(const char *s, char *why, size_t whylen)
 	if (http_method_bit(s) != 0)
 		return xstrdup(s);
 	config_quote(s, q, sizeof q);
-	for (i = 0; s[i] != '\0' && i < sizeof up - 1; i++)
+	for (i = 0; i < sizeof up - 1 && s[i] != '\0'; i++)
 		up[i] = (s[i] >= 'a' && s[i] <= 'z') ? (char)(s[i] - 32) : s[i];
 	up[i] = '\0';
 	if (s[i] == '\0' && http_method_bit(up) != 0)

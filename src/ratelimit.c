@@ -40,7 +40,6 @@
 /* The argument vector while it is being built. */
 struct rl_args {
 	struct buf *b;
-	const char **argv;
 	size_t *argvlen; /* holds each argument's offset until the end */
 	int max;
 	int n;
@@ -289,7 +288,7 @@ ratelimit_build(const struct rl_query *q, struct buf *args, const char **argv,
 	const struct config *cfg = q->cfg;
 	const struct route *route = q->route;
 	const char *prefix = cfg->redis.key_prefix ? cfg->redis.key_prefix : "";
-	struct rl_args a = {args, argv, argvlen, max, 0, 0};
+	struct rl_args a = {args, argvlen, max, 0, 0};
 	struct rl_plan plan[3];
 	char key_tag[KEYSPACE_TAG_LEN];
 	struct buf *b;
@@ -597,10 +596,14 @@ ratelimit_result_cleanup(struct rl_result *res)
 
 /* ---- headers ---- */
 
+/*
+ * a / b rounded up, for a >= 0 and b > 0.  Not (a + b - 1) / b: the parser
+ * accepts any long, and a near LONG_MAX would overflow.
+ */
 static long
 rl_ceil_div(long long a, long long b)
 {
-	return (long)((a + b - 1) / b);
+	return (long)(a / b + (a % b != 0));
 }
 
 /* Appends the window's name as the inside of a Structured Field string. */
@@ -668,8 +671,10 @@ ratelimit_headers(const struct rl_result *res, struct hdrs *h)
 	hdrs_add(h, "X-RateLimit-Limit", num);
 	snprintf(num, sizeof num, "%ld", min->remaining);
 	hdrs_add(h, "X-RateLimit-Remaining", num);
+	/* Seconds rounded up, summed per part so that nothing overflows. */
 	snprintf(num, sizeof num, "%lld",
-	    (res->now_ms + min->reset_ms + 999) / 1000);
+	    res->now_ms / 1000 + min->reset_ms / 1000 +
+	        rl_ceil_div(res->now_ms % 1000 + min->reset_ms % 1000, 1000));
 	hdrs_add(h, "X-RateLimit-Reset", num);
 	hdrs_add(h, "RateLimit-Policy", buf_cstr(&pol));
 	hdrs_add(h, "RateLimit", buf_cstr(&cur));
