@@ -150,7 +150,6 @@ struct breaker {
 	long long hold_ms;
 	char token[KEYSPACE_SHORT_HEX + 48];
 	const char *argv[REPORT_ARGS];
-	size_t argvlen[REPORT_ARGS];
 	char num[REPORT_ARGS][NUM_LEN];
 };
 

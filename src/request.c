@@ -346,18 +346,18 @@ request_abort(struct request *r)
 		return;
 	r->aborted = 1;
 	/* What the client can still get of the body goes out first. */
-	if (!r->client_gone)
-		(void)FCGX_FFlush(fr->out);
-	/*
-	 * A web server that reads the head, the body and the end of the
-	 * connection at once may decide, before it writes the head, to send
-	 * the response close-delimited instead of chunked: then the client
-	 * cannot tell the cut from the end.  Give it a moment to send the head
-	 * as it would for a live response (chunked) first.
-	 */
 	if (!r->client_gone) {
 		struct timespec ts = {0, ABORT_SETTLE_MS * 1000000L};
 
+		(void)FCGX_FFlush(fr->out);
+		/*
+		 * A web server that reads the head, the body and the end of the
+		 * connection at once may decide, before it writes the head, to
+		 * send the response close-delimited instead of chunked: then
+		 * the client cannot tell the cut from the end.  Give it a
+		 * moment to send the head as it would for a live response
+		 * (chunked) first.
+		 */
 		nanosleep(&ts, NULL);
 	}
 	/*
