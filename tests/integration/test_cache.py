@@ -384,6 +384,47 @@ def one_round_trip(c):
         eq(lines[0]["redis_rt"], 1, "round trips the request waited for (%s)" % name)
 
 
+def purge(c, *args):
+    tool = os.path.join(os.path.dirname(h.apigw_bin()), "apigw-cache")
+    p = subprocess.run([tool, "--config", c.config] + list(args),
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=20)
+    eq(p.returncode, 0, "apigw-cache %s: %s" % (" ".join(args), p.stderr.decode()))
+    return p.stdout.decode()
+
+
+@test
+def purge_across_two_stacks(c):
+    # entries filled through lighttpd and Apache (one Redis): a purge by
+    # the CLI is seen by every process of both at once
+    k = tag()
+    paths = ["/c/echo?key=%s&q=%d" % (k, i) for i in range(3)]
+    for server in ("lighttpd", "apache"):
+        for p in paths:
+            get(c, server, p)
+            eq(xc(get(c, server, p))[0], "HIT", "%s %s filled" % (server, p))
+    # one query only
+    out = purge(c, "purge", paths[0])
+    check("purged" in out, "purge output %r" % out)
+    for server in ("lighttpd", "apache"):
+        eq(xc(get(c, server, paths[0]))[0], "MISS", "%s: the purged query" % server)
+        eq(xc(get(c, server, paths[1]))[0], "HIT", "%s: another query kept" % server)
+    # the whole path: every query and variant
+    purge(c, "purge", "/c/echo")
+    for server in ("lighttpd", "apache"):
+        for p in paths[1:]:
+            eq(xc(get(c, server, p))[0], "MISS", "%s %s after purging the path" % (server, p))
+    # the route
+    for server in ("lighttpd", "apache"):
+        for p in paths:
+            get(c, server, p)
+    purge(c, "purge", "--route", "/c")
+    for server in ("lighttpd", "apache"):
+        for p in paths:
+            eq(xc(get(c, server, p))[0], "MISS", "%s %s after purging the route" % (server, p))
+    out = purge(c, "stats")
+    check("entries" in out, "stats output %r" % out)
+
+
 @test
 def hostile_inputs(c):
     # a 1 MB header in a would-be cached response: libcurl refuses header
