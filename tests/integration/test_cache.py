@@ -469,7 +469,7 @@ def live_count_and_layout(c):
     check(live >= 1, "live entries %r" % live)
     names = c.redis.command("KEYS", "apigw:*")
     for n in names:
-        check(re.match(r"^apigw:(\{[a-z]:[0-9a-f]+\}(:[a-z0-9:]+)?|c:live|c:[pr]:[0-9a-f]+|keys|keyid:[0-9a-f]+|m:[a-z]+)$", n),
+        check(re.match(r"^apigw:(\{[a-z]:[0-9a-f]+\}(:[a-z0-9:]+)?|c:live|c:[pr]:[0-9a-f]+|keys|keyid:[0-9a-f]+|m:[a-z]+(:[0-9]+)?)$", n),
               "unexpected Redis name %r" % n)
         check(k not in n, "client input in a Redis name: %r" % n)
 

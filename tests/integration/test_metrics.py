@@ -188,7 +188,13 @@ def document_shape(c):
               "requests_rate_limited", "requests_client_error", "cache_hits",
               "cache_misses", "cache_size", "redis_errors", "fail_open"):
         check(isinstance(doc.get(k), int), "%s missing or not an integer: %r" % (k, doc.get(k)))
-    eq(doc["circuit_breakers"], {}, "circuit_breakers before the breaker publishes")
+    # every configured backend has a breaker entry (closed until it fails)
+    cb = doc["circuit_breakers"]
+    check(isinstance(cb, dict) and cb, "circuit_breakers: %r" % (cb,))
+    for url, st in cb.items():
+        check(url.startswith("http://127.0.0.1:"), "breaker key %r" % url)
+        eq(st.get("state"), "closed", "breaker state of %s" % url)
+        check(isinstance(st.get("failures"), int), "breaker failures of %s: %r" % (url, st))
     eq(doc["redis"], "up", "redis")
     eq(sorted(doc["status_classes"]), ["1xx", "2xx", "3xx", "4xx", "5xx", "other"],
        "status classes")
