@@ -155,9 +155,18 @@ def exact_when_processes_restart(c):
                   "%s: status %r while a stack restarted" % (alg, st))
 
 
+def wait_off_minute_edge():
+    # fixed_window counts per aligned minute: 8 requests must not straddle one
+    left = 60 - time.time() % 60
+    if left < 15:
+        time.sleep(left + 1)
+
+
 @test
 def small_limit_is_exact(c):
     for alg in ALGS:
+        if alg == "fixed_window":
+            wait_off_minute_edge()
         client = new_client()
         port = c.stacks[0].port
         got = [h.request(port, "GET", "/small-%s/echo" % alg,

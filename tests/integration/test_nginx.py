@@ -346,7 +346,11 @@ def user_drops_privileges(c):
     os.kill(workers[0], 9)
     h.wait_for(lambda: len(pool.worker_pids()) == 2 and workers[0] not in pool.worker_pids(),
                timeout=5, what="a replacement worker")
+    # (a new worker is root for the moment between fork and the drop,
+    # before it serves anything: wait for the drop, then check)
     for p in pool.worker_pids():
+        h.wait_for(lambda: uid_of(p) == [web.pw_uid] * 4, timeout=5,
+                   what="worker %d to drop to %s" % (p, WEB_USER))
         eq(uid_of(p), [web.pw_uid] * 4, "uids of worker %d after a restart" % p)
     ng.stop()
     pool.stop()
