@@ -45,6 +45,9 @@
 
 #define MAX_WORKERS 256 /* --workers at most */
 #define STOP_GRACE_S 30
+#define DRAIN_MAX                                                              \
+	(64LL << 20) /* bytes of an unread body read to keep a                 \
+	              * connection */
 
 static volatile sig_atomic_t got_term;
 static volatile sig_atomic_t got_hup;
@@ -311,10 +314,16 @@ serve(int listen_fd, struct config *cfg)
 		 */
 		if (unix_socket && request_input_done(&req))
 			FCGX_Detach(&fr);
-		/* A kept connection whose request body was not read would
-		 * hand that body to the next FCGX_Accept_r() as garbage:
-		 * close it now rather than when the next request comes. */
-		if (!request_input_done(&req))
+		/*
+		 * A kept connection (nginx fastcgi_keep_conn) whose request
+		 * body was not read (an early 401 or 413) would hand that body
+		 * to the next FCGX_Accept_r(): read it to its end now, after
+		 * the response went out (closing instead would cut the web
+		 * server off while it still sends the body: a 502 there).  A
+		 * body past DRAIN_MAX closes the connection.
+		 */
+		if (fr.keepConnection && !request_input_done(&req) &&
+		    request_drain_input(&req, DRAIN_MAX) != 0)
 			fr.keepConnection = 0;
 		FCGX_Finish_r(&fr);
 		request_end(&req);

@@ -243,6 +243,25 @@ request_read_body(struct request *r, long long max)
 }
 
 int
+request_drain_input(struct request *r, long long max)
+{
+	FCGX_Request *fr = r->fcgx;
+	char sink[16384];
+	long long n = 0;
+	int got;
+
+	while ((got = FCGX_GetStr(sink, (int)sizeof sink, fr->in)) > 0) {
+		n += got;
+		if (n > max)
+			return -1;
+	}
+	if (got < 0)
+		return -1;
+	r->body_read = 1;
+	return 0;
+}
+
+int
 request_input_done(const struct request *r)
 {
 	return r->body_read || r->content_length == 0 ||

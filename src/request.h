@@ -89,6 +89,14 @@ const char *request_header(const struct request *r, const char *name);
 int request_read_body(struct request *r, long long max);
 
 /*
+ * Reads and drops what is left of the request body, at most max bytes.
+ * Returns 0 when the body's end was reached, -1 when it was longer or
+ * could not be read.  For a connection the web server keeps open: the
+ * next request on it must not start in this one's body.
+ */
+int request_drain_input(struct request *r, long long max);
+
+/*
  * Returns 1 when nothing of the request's input is left unread (no body,
  * or the body was read), so the connection can be closed at once.
  */
