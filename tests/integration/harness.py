@@ -539,6 +539,33 @@ def resp_read(f):
     raise RedisError("bad reply %r" % line)
 
 
+class RestartableRedis(Redis):
+    """redis-server that can be stopped and started again on its socket
+    (for Redis outage tests)."""
+
+    def __init__(self, td, name="redis"):  # not super().__init__: restartable
+        self.td = td
+        self.dir = td.mkdir(name)
+        self.socket = os.path.join(self.dir, "redis.sock")
+        self.url = "unix://%s?db=0" % self.socket
+        self.argv = [find_tool("redis-server", "redis-server"),
+                     "--port", "0", "--unixsocket", self.socket, "--unixsocketperm", "777",
+                     "--save", "", "--appendonly", "no", "--dir", self.dir,
+                     "--daemonize", "no", "--loglevel", "warning"]
+        self.proc = None
+        td.defer(self.stop)
+        self.start()
+
+    def start(self):
+        self.proc = Proc("redis-server", self.argv, os.path.join(self.dir, "redis.log"))
+        wait_for(lambda: self.proc.alive() and self.command("PING") == "PONG",
+                   timeout=5, what="redis-server to answer PING")
+
+    def stop(self):
+        if self.proc is not None and self.proc.alive():
+            self.proc.stop()
+
+
 def start_redis(td, name="redis"):
     return Redis(td, name)
 

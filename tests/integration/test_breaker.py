@@ -49,30 +49,6 @@ class Ctx:
     pass
 
 
-class RestartableRedis(h.Redis):
-    """redis-server that can be stopped and started again on its socket."""
-
-    def __init__(self, td, name="redis"):  # not super().__init__: restartable
-        self.td = td
-        self.dir = td.mkdir(name)
-        self.socket = os.path.join(self.dir, "redis.sock")
-        self.url = "unix://%s?db=0" % self.socket
-        self.argv = [h.find_tool("redis-server", "redis-server"),
-                     "--port", "0", "--unixsocket", self.socket, "--unixsocketperm", "777",
-                     "--save", "", "--appendonly", "no", "--dir", self.dir,
-                     "--daemonize", "no", "--loglevel", "warning"]
-        self.proc = None
-        td.defer(self.stop)
-        self.start()
-
-    def start(self):
-        self.proc = h.Proc("redis-server", self.argv, os.path.join(self.dir, "redis.log"))
-        h.wait_for(lambda: self.proc.alive() and self.command("PING") == "PONG",
-                   timeout=5, what="redis-server to answer PING")
-
-    def stop(self):
-        if self.proc is not None and self.proc.alive():
-            self.proc.stop()
 
 
 def backend_url(c, name):
@@ -98,7 +74,7 @@ def routes(c):
 def setup(td):
     c = Ctx()
     c.td = td
-    c.redis = RestartableRedis(td)
+    c.redis = h.RestartableRedis(td)
     c.b = h.start_backend(td)
     c.closed = h.closed_port(td)
     c.access_log = td.join("access.log")

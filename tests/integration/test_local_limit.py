@@ -30,31 +30,6 @@ class Ctx:
     pass
 
 
-class RestartableRedis(h.Redis):
-    """redis-server that can be stopped and started again on its socket
-    (as in test_breaker.py)."""
-
-    def __init__(self, td, name="redis"):  # not super().__init__: restartable
-        self.td = td
-        self.dir = td.mkdir(name)
-        self.socket = os.path.join(self.dir, "redis.sock")
-        self.url = "unix://%s?db=0" % self.socket
-        self.argv = [h.find_tool("redis-server", "redis-server"),
-                     "--port", "0", "--unixsocket", self.socket, "--unixsocketperm", "777",
-                     "--save", "", "--appendonly", "no", "--dir", self.dir,
-                     "--daemonize", "no", "--loglevel", "warning"]
-        self.proc = None
-        td.defer(self.stop)
-        self.start()
-
-    def start(self):
-        self.proc = h.Proc("redis-server", self.argv, os.path.join(self.dir, "redis.log"))
-        h.wait_for(lambda: self.proc.alive() and self.command("PING") == "PONG",
-                   timeout=5, what="redis-server to answer PING")
-
-    def stop(self):
-        if self.proc is not None and self.proc.alive():
-            self.proc.stop()
 
 
 def setup(td):
@@ -62,7 +37,7 @@ def setup(td):
     c.keys_bin = os.path.join(os.path.dirname(h.apigw_bin()), "apigw-keys")
     if not os.access(c.keys_bin, os.X_OK):
         raise h.HarnessError("apigw-keys not found next to apigw: %s" % c.keys_bin)
-    c.redis = RestartableRedis(td)
+    c.redis = h.RestartableRedis(td)
     c.b = h.start_backend(td)
     routes = [
         {"prefix": "/rl", "backend": c.b.url, "strip_prefix": True,
