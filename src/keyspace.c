@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include <openssl/evp.h>
+#include <openssl/opensslv.h>
 
 #include "buf.h"
 #include "config.h"
@@ -241,6 +242,21 @@ keyspace_cache_route(struct buf *out, const char *prefix, const char *route_id)
 	return buf_printf(out, "%sc:r:%s", keyspace_prefix(prefix), route_id);
 }
 
+/* Fetched once, as keys_sha256() in keys.c, for the same reason. */
+static const EVP_MD *
+keyspace_sha1(void)
+{
+#if OPENSSL_VERSION_NUMBER >= 0x30000000L
+	static EVP_MD *md;
+
+	if (md == NULL)
+		md = EVP_MD_fetch(NULL, "SHA1", NULL);
+	if (md != NULL)
+		return md;
+#endif
+	return EVP_sha1();
+}
+
 void
 keyspace_sha1_hex(const void *data, size_t len, char out[41])
 {
@@ -248,7 +264,7 @@ keyspace_sha1_hex(const void *data, size_t len, char out[41])
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0, i;
 
-	if (EVP_Digest(data, len, md, &mdlen, EVP_sha1(), NULL) != 1 ||
+	if (EVP_Digest(data, len, md, &mdlen, keyspace_sha1(), NULL) != 1 ||
 	    mdlen != 20)
 		abort(); /* libcrypto without SHA-1: nothing sane to do */
 	for (i = 0; i < 20; i++) {
