@@ -133,6 +133,8 @@ struct breaker {
 	struct breaker_entry *e; /* grows; backends come from the config */
 	size_t n, cap;
 	char host_hash[KEYSPACE_SHORT_HEX + 1];
+	char *url;                             /* the last backend hashed */
+	char url_hash[KEYSPACE_SHORT_HEX + 1]; /* and its hash */
 	unsigned long seq; /* makes each request's token unique */
 	struct breaker_counts counts;
 	struct buf names; /* the request's three key names, NUL-separated */
@@ -275,6 +277,7 @@ breaker_destroy(void *self)
 	if (b == NULL)
 		return;
 	free(b->e);
+	free(b->url);
 	buf_cleanup(&b->names);
 	free(b);
 }
@@ -366,7 +369,14 @@ breaker_plan(void *self, struct exchange *x)
 	static time_t last;
 
 	request_reset(b);
-	keyspace_short_hash(rt->backend, strlen(rt->backend), url_hash);
+	/* Most requests go to the backend of the one before: hash it once. */
+	if (b->url == NULL || strcmp(b->url, rt->backend) != 0) {
+		free(b->url);
+		b->url = xstrdup(rt->backend);
+		keyspace_short_hash(
+		    rt->backend, strlen(rt->backend), b->url_hash);
+	}
+	memcpy(url_hash, b->url_hash, sizeof url_hash);
 	b->cur = entry_for(b, url_hash);
 	b->active = 1;
 	b->hold_ms = breaker_exchange_ms(rt);
@@ -377,13 +387,14 @@ breaker_plan(void *self, struct exchange *x)
 		return STEP_GO; /* decided by the process's own copy */
 	}
 	/*
-	 * Nothing else needs Redis for this request (a rate-limit lease
-	 * admitted it): a closed breaker whose state Redis confirmed less
-	 * than a second ago decides from this process's copy, so the request
-	 * costs no round trip.  Failures are still reported at once (after).
+	 * A closed breaker whose state Redis confirmed less than a second
+	 * ago decides from this process's copy: the request's batch (if it
+	 * has one) carries no check, and a request a rate-limit lease
+	 * admitted costs no round trip at all.  Failures are still reported
+	 * at once (after), and the first request after the second asks
+	 * again.  A bulkhead needs Redis's count of every request.
 	 */
-	if (x->plan->n == 0 && rt->max_concurrent == 0 &&
-	    b->e[b->cur].synced_ms > 0 &&
+	if (rt->max_concurrent == 0 && b->e[b->cur].synced_ms > 0 &&
 	    mono_ms() - b->e[b->cur].synced_ms < BREAKER_FRESH_MS &&
 	    breaker_sm_state(&b->e[b->cur].sm, mono_ms()) == BREAKER_CLOSED) {
 		b->cached = 1;
