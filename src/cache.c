@@ -33,6 +33,8 @@
 #define CACHE_POLL_MS 50
 #define CACHE_LOCK_EXTRA_MS 1000
 #define CACHE_HEAD_MAX 65536 /* bytes of stored header fields */
+#define LOCAL_SLOTS 32       /* entries a process keeps a copy of */
+#define LOCAL_LIFE_MS 1000   /* how long a copy may answer without Redis */
 
 struct cache_entry {
 	int status;
@@ -44,15 +46,38 @@ struct cache_entry {
 	size_t body_len;
 };
 
+/*
+ * A copy of an entry Redis returned fresh, so that the hits of the next
+ * second cost no round trip.  It answers only while the lookup that
+ * returned it is less than LOCAL_LIFE_MS old (so a purge, a refresh or a
+ * newer entry reaches every process within a second, as with the breaker's
+ * copy) and only while the entry itself is fresh.
+ */
+struct local_copy {
+	char res64[CACHE_KEY_HEX + 1]; /* "" = empty slot */
+	char var40[41];
+	struct cache_vary vary; /* the entry's own Vary: picks the variant */
+	char *blob;             /* the entry as Redis holds it */
+	size_t len;
+	long long sent_ms;  /* monotonic: before the lookup was sent */
+	long long redis_ms; /* Redis time of that lookup */
+	unsigned long used; /* least recently used goes first */
+};
+
 struct cache {
 	struct cache_counts n;
+	struct local_copy local[LOCAL_SLOTS];
+	size_t local_bytes;
+	unsigned long local_tick;
 
 	/* The request in flight. */
 	struct exchange *x;
 	enum cache_mode mode;
 	int slot;
-	int locked;    /* this request holds the variant's fill lock */
-	int may_store; /* the response may become the entry */
+	int hit_local;     /* a copy answers: its index, else -1 */
+	long long sent_ms; /* monotonic, before the batch went out */
+	int locked;        /* this request holds the variant's fill lock */
+	int may_store;     /* the response may become the entry */
 	long long now_ms;
 	char res64[CACHE_KEY_HEX + 1];
 	char var40[41];
@@ -123,6 +148,9 @@ cache_create(void)
 	buf_init(&c->body);
 	store_batch_init(&c->poll);
 	c->slot = -1;
+	c->hit_local = -1;
+	metrics_counter_register("cache_local_hits",
+	    "Cache hits answered from the process's copy, without Redis.");
 	metrics_counter_register("cache_stale_hits",
 	    "Stale cache entries served because the backend failed.");
 	metrics_counter_register(
@@ -140,9 +168,12 @@ static void
 cache_destroy(void *self)
 {
 	struct cache *c = self;
+	size_t i;
 
 	if (c == NULL)
 		return;
+	for (i = 0; i < LOCAL_SLOTS; i++)
+		free(c->local[i].blob);
 	hdrs_cleanup(&c->pairs);
 	hdrs_cleanup(&c->resp);
 	buf_cleanup(&c->base);
@@ -381,6 +412,139 @@ variant_hash(struct cache *c, const struct cache_vary *vary, char out[41])
 	    c->scratch.len > 0 ? c->scratch.p : "", c->scratch.len, out);
 }
 
+/* ---- the process's copies -------------------------------------------------
+ */
+
+static long long
+mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void
+local_drop(struct cache *c, size_t i)
+{
+	struct local_copy *l = &c->local[i];
+
+	free(l->blob);
+	c->local_bytes -= l->len;
+	memset(l, 0, sizeof *l);
+}
+
+/* Drops the copies of every variant of the resource res64. */
+static void
+local_forget(struct cache *c, const char *res64)
+{
+	size_t i;
+
+	for (i = 0; i < LOCAL_SLOTS; i++)
+		if (c->local[i].blob != NULL &&
+		    strcmp(c->local[i].res64, res64) == 0)
+			local_drop(c, i);
+}
+
+/*
+ * The copy that answers the request of c->res64 and c->pairs, or -1.  On
+ * a find, *e is a view into it and c->now_ms the Redis time now, counted
+ * from the lookup that returned it (a little late, never early, so the
+ * entry is never taken for younger than it is).
+ */
+static int
+local_find(struct cache *c, struct cache_entry *e)
+{
+	long long now = mono_ms();
+	char var40[41];
+	size_t i;
+
+	for (i = 0; i < LOCAL_SLOTS; i++) {
+		struct local_copy *l = &c->local[i];
+
+		if (l->blob == NULL || strcmp(l->res64, c->res64) != 0)
+			continue;
+		if (now - l->sent_ms >= LOCAL_LIFE_MS ||
+		    entry_parse(l->blob, l->len, e) != 0) {
+			local_drop(c, i);
+			continue;
+		}
+		variant_hash(c, &l->vary, var40);
+		if (strcmp(var40, l->var40) != 0)
+			continue; /* another variant of the resource */
+		c->now_ms = l->redis_ms + (now - l->sent_ms);
+		if (entry_freshness(c, e) != CACHE_FRESH) {
+			local_drop(c, i);
+			continue;
+		}
+		l->used = ++c->local_tick;
+		return (int)i;
+	}
+	return -1;
+}
+
+/*
+ * Keeps a copy of e, fresh in Redis's reply to the lookup sent at
+ * c->sent_ms (data, len: the entry as Redis holds it).  Entries larger
+ * than an eighth of cache.local_bytes are not copied.
+ */
+static void
+local_keep(struct cache *c, const struct config *cfg,
+    const struct cache_entry *e, const char *data, size_t len)
+{
+	size_t budget = (size_t)cfg->cache.local_bytes, i, lru;
+	struct local_copy *l;
+	struct hdrs h;
+	struct cache_vary vary;
+	const char *why;
+	int ok;
+
+	if (budget == 0 || len > budget / 8)
+		return;
+	hdrs_init(&h);
+	entry_fields(e, &h);
+	ok = cache_vary_parse(&h, &vary, &why) == 0;
+	hdrs_cleanup(&h);
+	if (!ok)
+		return;
+	for (;;) {
+		size_t empty = LOCAL_SLOTS;
+
+		lru = LOCAL_SLOTS;
+		for (i = 0; i < LOCAL_SLOTS; i++) {
+			l = &c->local[i];
+			if (l->blob == NULL) {
+				empty = i;
+			} else if (strcmp(l->res64, c->res64) == 0 &&
+			    strcmp(l->var40, c->var40) == 0) {
+				local_drop(c, i); /* one copy per variant */
+				empty = i;
+			} else if (lru == LOCAL_SLOTS ||
+			    l->used < c->local[lru].used) {
+				lru = i;
+			}
+		}
+		if (empty < LOCAL_SLOTS && c->local_bytes + len <= budget) {
+			i = empty;
+			break;
+		}
+		if (lru == LOCAL_SLOTS)
+			return;
+		local_drop(c, lru);
+	}
+	l = &c->local[i];
+	l->blob = xmalloc(len);
+	memcpy(l->blob, data, len);
+	l->len = len;
+	memcpy(l->res64, c->res64, sizeof l->res64);
+	memcpy(l->var40, c->var40, sizeof l->var40);
+	l->vary = vary;
+	l->sent_ms = c->sent_ms;
+	l->redis_ms = c->now_ms;
+	l->used = ++c->local_tick;
+	c->local_bytes += len;
+}
+
 /* ---- the response tap -----------------------------------------------------
  */
 
@@ -447,6 +611,7 @@ cache_plan(void *self, struct exchange *x)
 
 	c->x = x;
 	c->slot = -1;
+	c->hit_local = -1;
 	c->locked = 0;
 	c->may_store = 0;
 	c->storing = 0;
@@ -474,6 +639,14 @@ cache_plan(void *self, struct exchange *x)
 		return STEP_GO;
 	}
 	collect_pairs(c, x);
+	c->hit_local = -1;
+	if (c->mode == CACHE_REFRESH) {
+		local_forget(c, c->res64);
+	} else if (x->cfg->cache.local_bytes > 0) {
+		c->hit_local = local_find(c, &c->e);
+		if (c->hit_local >= 0)
+			return STEP_GO; /* decide answers, without Redis */
+	}
 	/* The copy of a response never outgrows cache.max_object_bytes. */
 	c->body.max = x->cfg->cache.max_object_bytes > 0
 	    ? (size_t)x->cfg->cache.max_object_bytes
@@ -493,6 +666,7 @@ cache_plan(void *self, struct exchange *x)
 		c->argv[argc] = c->pairs.v[i].value;
 		c->argvlen[argc++] = strlen(c->pairs.v[i].value);
 	}
+	c->sent_ms = mono_ms();
 	cmd.script = STORE_SCRIPT_CACHE;
 	cmd.nkeys = 1;
 	cmd.argc = (int)argc;
@@ -553,6 +727,12 @@ cache_decide(void *self, struct exchange *x)
 
 	if (c->mode == CACHE_OFF || c->mode == CACHE_BYPASS)
 		return STEP_GO;
+	if (c->hit_local >= 0) {
+		respond_entry(x->r, &c->e, c->now_ms, CACHE_STATUS_HIT);
+		COUNT(c, hits, "cache_hits");
+		metrics_add("cache_local_hits", 1);
+		return STEP_DONE;
+	}
 	v = plan_reply(x->plan, c->slot);
 	if (v == NULL || v->type != STORE_ARR || v->n < 1 ||
 	    v->elem[0].type != STORE_INT) {
@@ -583,6 +763,7 @@ cache_decide(void *self, struct exchange *x)
 	if (e->type == STORE_STR && entry_parse(e->str, e->len, &c->e) == 0) {
 		switch (entry_freshness(c, &c->e)) {
 		case CACHE_FRESH:
+			local_keep(c, x->cfg, &c->e, e->str, e->len);
 			respond_entry(x->r, &c->e, c->now_ms, CACHE_STATUS_HIT);
 			COUNT(c, hits, "cache_hits");
 			return STEP_DONE;

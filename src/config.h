@@ -129,6 +129,7 @@ struct breaker_conf {            /* config_keys_breaker */
 
 struct cache_conf {            /* config_keys_cache */
 	long max_object_bytes; /* 1048576 */
+	long local_bytes;      /* 1048576; 0 = no copies in the process */
 };
 
 struct cors_conf {            /* config_keys_cors */

@@ -13,6 +13,11 @@ const struct config_key config_keys_cache[] = {
 	  .max = 536870912, .def = 1048576,
 	  .off = offsetof(struct cache_conf, max_object_bytes),
 	  .help = "bytes; larger responses are not cached" },
+	{ .name = "local_bytes", .type = CK_LONG, .min = 0,
+	  .max = 67108864, .def = 1048576,
+	  .off = offsetof(struct cache_conf, local_bytes),
+	  .help = "bytes of entries each process copies for up to 1 s; "
+	          "0 = off" },
 	{ .name = NULL },
 };
 /* clang-format on */

@@ -25,6 +25,7 @@ import harness as h  # noqa: E402
 from harness import check, eq, expect_problem, expect_status, test  # noqa: E402
 
 MAX_OBJECT = 100000
+COPY_LIFE_S = 1.05  # a process's copy of an entry answers for up to 1 s
 KEY_RE = re.compile(r"^gw_[A-Za-z0-9_-]{43}$")
 
 
@@ -48,6 +49,11 @@ def setup(td):
          "cache_stale_if_error_s": 60, "connect_timeout_ms": 500},
         {"prefix": "/slowc", "backend": c.b.url, "cache_ttl_s": 30, "timeout_ms": 5000},
         {"prefix": "/plain", "backend": c.b.url},
+        # hits answered by the processes' copies: the rate limit leases
+        # too, so such a hit needs no Redis at all
+        {"prefix": "/lc", "backend": c.b.url, "cache_ttl_s": 30,
+         "rate_limit": {"algorithm": "gcra", "requests_per_minute": 1000000,
+                        "lease_max_units": 64, "lease_ms": 500}},
     ]
     c.log = td.join("access.json")
     open(c.log, "w").close()
@@ -384,6 +390,53 @@ def one_round_trip(c):
         eq(lines[0]["redis_rt"], 1, "round trips the request waited for (%s)" % name)
 
 
+@test
+def process_copies(c):
+    # Hits a process found fresh in Redis are answered from its copy for
+    # up to a second: with a leased rate limit, most hits then cost no
+    # Redis round trip.  Every answer is still a true hit.
+    k = tag()
+    path = "/lc/echo?key=" + k
+    first = get(c, "lighttpd", path)
+    eq(xc(first)[0], "MISS", "first request")
+    time.sleep(0.2)  # the deferred store
+    rs = []
+
+    def hits():
+        for _ in range(60):
+            rs.append(get(c, "lighttpd", path, headers={"X-Request-ID": "lc-%s-%d" % (
+                k, len(rs))}))
+
+    t0 = time.monotonic()
+    reads, flushes = reads_during(c.redis, hits)
+    took = time.monotonic() - t0
+    for r in rs:
+        expect_status(r, 200)
+        eq(xc(r), ("HIT", "apigw; hit"), "a repeat")
+        eq(r.body, first.body, "body of a hit")
+        age = int(r.headers.get("Age", "-1"))
+        check(0 <= age <= int(took) + 1, "Age %d after %.1f s" % (age, took))
+    eq(calls(c, k), 1, "backend calls for 1 miss and 60 hits")
+    # each of the 4 processes asks Redis once for the entry (and its
+    # lease) and once a second again; 60 hits otherwise need none
+    bound = 4 * 2 * (int(took) + 1)
+    check(reads <= bound + flushes,
+          "Redis reads for 60 hits: %d (bound %d + %d metric flushes)"
+          % (reads, bound, flushes))
+    time.sleep(0.3)
+    zero = [d for i in range(60) for d in log_lines(c, "lc-%s-%d" % (k, i))
+            if d["redis_rt"] == 0]
+    check(len(zero) >= 30, "hits with no Redis round trip: %d of 60" % len(zero))
+    print("# cache hits answered by a process copy, no round trip: %d of 60; Redis reads %d"
+             % (len(zero), reads), flush=True)
+    # a purge reaches the copies within a second
+    purge(c, "purge", "/lc/echo")
+    time.sleep(COPY_LIFE_S)
+    seen = [xc(get(c, "lighttpd", path))[0] for _ in range(8)]
+    eq(seen[0], "MISS", "first request after the purge (then %r)" % seen)
+    eq(calls(c, k), 2, "backend calls after the purge")
+
+
 def purge(c, *args):
     tool = os.path.join(os.path.dirname(h.apigw_bin()), "apigw-cache")
     p = subprocess.run([tool, "--config", c.config] + list(args),
@@ -395,7 +448,8 @@ def purge(c, *args):
 @test
 def purge_across_two_stacks(c):
     # entries filled through lighttpd and Apache (one Redis): a purge by
-    # the CLI is seen by every process of both at once
+    # the CLI is seen by every process of both within a second (a
+    # process's copy of an entry answers for at most that long)
     k = tag()
     paths = ["/c/echo?key=%s&q=%d" % (k, i) for i in range(3)]
     for server in ("lighttpd", "apache"):
@@ -405,11 +459,13 @@ def purge_across_two_stacks(c):
     # one query only
     out = purge(c, "purge", paths[0])
     check("purged" in out, "purge output %r" % out)
+    time.sleep(COPY_LIFE_S)
     for server in ("lighttpd", "apache"):
         eq(xc(get(c, server, paths[0]))[0], "MISS", "%s: the purged query" % server)
         eq(xc(get(c, server, paths[1]))[0], "HIT", "%s: another query kept" % server)
     # the whole path: every query and variant
     purge(c, "purge", "/c/echo")
+    time.sleep(COPY_LIFE_S)
     for server in ("lighttpd", "apache"):
         for p in paths[1:]:
             eq(xc(get(c, server, p))[0], "MISS", "%s %s after purging the path" % (server, p))
@@ -418,6 +474,7 @@ def purge_across_two_stacks(c):
         for p in paths:
             get(c, server, p)
     purge(c, "purge", "--route", "/c")
+    time.sleep(COPY_LIFE_S)
     for server in ("lighttpd", "apache"):
         for p in paths:
             eq(xc(get(c, server, p))[0], "MISS", "%s %s after purging the route" % (server, p))
