@@ -3,9 +3,11 @@
  *
  * A prefix matches a normalized path when the path equals it or continues
  * with '/' right after it: "/api/users" matches "/api/users",
- * "/api/users/" and "/api/users/7", never "/api/usersX".  The prefix "/"
- * matches every path.  Among matches the longest prefix wins; config_load()
- * rejects duplicate prefixes, so the winner is unique.
+ * "/api/users/" and "/api/users/7", never "/api/usersX".  A prefix byte
+ * other than '/' also matches its percent escape in the path (either hex
+ * case): "/a%3Ab/7" is under "/a:b".  The prefix "/" matches every path.
+ * Among matches the longest prefix wins; config_load() rejects duplicate
+ * prefixes, so the winner is unique.
  */
 #ifndef APIGW_ROUTER_H
 #define APIGW_ROUTER_H

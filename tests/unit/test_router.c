@@ -92,6 +92,22 @@ test_prefix_boundary(void **state)
 	assert_true(router_prefix_matches("/api/users", 4, "/api/v2"));
 	assert_false(router_prefix_matches("/api/users", 4, "/apix"));
 
+	/*
+	 * Reserved characters a prefix may hold match their escapes too (a
+	 * backend decodes them), in either hex case; '/' only as itself.
+	 */
+	assert_true(matches("/k:v@x", "/k%3Av%40x"));
+	assert_true(matches("/k:v@x", "/k%3av@x/1"));
+	assert_true(
+	    matches("/s!$&'()*+,=", "/s%21%24%26%27%28%29%2A%2B%2C%3D"));
+	assert_false(matches("/k:v@x", "/k%3Av%40xy"));
+	assert_false(matches("/k:v@x", "/k%3Bv@x"));
+	assert_false(matches("/k:v@x", "/k%3"));
+	assert_false(matches("/k:v@x", "/k%"));
+	assert_false(matches("/a/b", "/a%2Fb"));
+	assert_false(matches("/a/b", "/a/b%2Fc"));
+	assert_false(matches("/a:b", "/a%3Ab%2F"));
+
 	/* Degenerate input never matches. */
 	assert_false(router_prefix_matches("", 0, "/"));
 	assert_false(router_prefix_matches(NULL, 0, "/"));
@@ -291,6 +307,12 @@ test_forward_path(void **state)
 	route_init(&slash, "/v2/", M_ALL, 1);
 	assert_string_equal(router_forward_path(&slash, "/v2/x"), "/x");
 	assert_string_equal(router_forward_path(&slash, "/v2/"), "/");
+
+	/* The prefix is stripped as the path spells it. */
+	route_init(&slash, "/k:v@x", M_ALL, 1);
+	assert_string_equal(router_forward_path(&slash, "/k%3Av%40x/7"), "/7");
+	assert_string_equal(router_forward_path(&slash, "/k%3av@x"), "/");
+	assert_string_equal(router_forward_path(&slash, "/k:v@x/"), "/");
 
 	/* A path the route does not match is left alone. */
 	assert_string_equal(router_forward_path(stat, "/staticX/a"), "/staticX/a");
