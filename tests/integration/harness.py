@@ -508,6 +508,37 @@ class RedisError(Exception):
     pass
 
 
+def redis_reads_during(redis, fn, settle=0.0):
+    """Round trips clients made while fn() ran: Redis's count of socket
+    reads (INFO stats total_reads_processed; a pipelined batch of several
+    commands arrives in one read).  The counts are taken on one kept
+    connection, so the measurement adds exactly one read (the second INFO,
+    taken off) and no connection's end.  settle: seconds to wait after fn()
+    for writes sent after the last response (deferred stores).  Returns
+    (reads, seconds from the first count to the second)."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(10)
+    s.connect(redis.socket)
+    f = s.makefile("rb")
+
+    def reads():
+        s.sendall(resp_encode(["INFO", "stats"]))
+        m = re.search(r"^total_reads_processed:(\d+)", resp_read(f), re.M)
+        check(m, "INFO stats without total_reads_processed")
+        return int(m.group(1))
+
+    try:
+        t0 = time.monotonic()
+        before = reads()
+        fn()
+        if settle:
+            time.sleep(settle)
+        return reads() - before - 1, time.monotonic() - t0
+    finally:
+        f.close()
+        s.close()
+
+
 def resp_encode(args):
     out = [b"*%d\r\n" % len(args)]
     for a in args:

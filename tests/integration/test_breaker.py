@@ -317,33 +317,10 @@ def bulkhead_bounds_a_hung_route(c):
 
 
 def reads_during(redis, fn):
-    """Socket reads Redis made while fn() ran (INFO stats
-    total_reads_processed), on one kept connection: the measurement adds
-    exactly one read."""
-    import re
-    import socket
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(10)
-    s.connect(redis.socket)
-    f = s.makefile("rb")
-
-    def reads():
-        s.sendall(h.resp_encode(["INFO", "stats"]))
-        m = re.search(r"^total_reads_processed:(\d+)", h.resp_read(f), re.M)
-        check(m, "INFO stats without total_reads_processed")
-        return int(m.group(1))
-    try:
-        t0 = time.monotonic()
-        before = reads()
-        fn()
-        time.sleep(0.2)  # a deferred write sent after the last response
-        got = reads() - before - 1
-        _elapsed[0] = time.monotonic() - t0
-        return got
-    finally:
-        f.close()
-        s.close()
-
+    """Redis reads while fn() ran, a deferred write after the last response
+    included; the time it took goes to _elapsed."""
+    got, _elapsed[0] = h.redis_reads_during(redis, fn, settle=0.2)
+    return got
 
 _elapsed = [0.0]
 PROCS = 4

@@ -13,7 +13,6 @@ import hashlib
 import os
 import re
 import secrets
-import socket
 import subprocess
 import sys
 import threading
@@ -334,29 +333,11 @@ def stale_if_error_connect_failure(c):
 
 
 def reads_during(redis, fn):
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(10)
-    s.connect(redis.socket)
-    f = s.makefile("rb")
-
-    def reads():
-        s.sendall(h.resp_encode(["INFO", "stats"]))
-        m = re.search(r"^total_reads_processed:(\d+)", h.resp_read(f), re.M)
-        return int(m.group(1))
-
-    try:
-        t0 = time.monotonic()
-        before = reads()
-        fn()
-        time.sleep(0.2)  # let the deferred store arrive
-        got = reads() - before - 1
-        # each of the 4 processes may also flush its metric counts (one
-        # write, at most once a second, on no request's path)
-        return got, 4 * (int(time.monotonic() - t0) + 2)
-    finally:
-        f.close()
-        s.close()
-
+    """Redis reads while fn() ran (the deferred store included), and how
+    many more the 4 processes' metric flushes (one write each, at most once
+    a second, on no request's path) may add."""
+    got, took = h.redis_reads_during(redis, fn, settle=0.2)
+    return got, 4 * (int(took) + 2)
 
 def log_lines(c, request_id):
     import json

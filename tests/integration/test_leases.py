@@ -7,7 +7,6 @@ without leases."""
 
 import os
 import re
-import socket
 import sys
 import threading
 import time
@@ -175,24 +174,7 @@ def small_limit_is_exact(c):
 
 
 def reads_during(redis, fn):
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(10)
-    s.connect(redis.socket)
-    f = s.makefile("rb")
-
-    def reads():
-        s.sendall(h.resp_encode(["INFO", "stats"]))
-        m = re.search(r"^total_reads_processed:(\d+)", h.resp_read(f), re.M)
-        return int(m.group(1))
-
-    try:
-        before = reads()
-        fn()
-        return reads() - before - 1
-    finally:
-        f.close()
-        s.close()
-
+    return h.redis_reads_during(redis, fn)[0]
 
 @test
 def far_from_the_limit_few_round_trips(c):

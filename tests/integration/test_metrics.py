@@ -151,28 +151,7 @@ def spread_get(ports, path, n, status):
 
 
 def reads_during(redis, fn):
-    """Round trips clients made while fn() ran, as Redis counts socket
-    reads (test_ratelimit_gateway.py has the same helper; importing it
-    would register its tests here)."""
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(10)
-    s.connect(redis.socket)
-    f = s.makefile("rb")
-
-    def reads():
-        s.sendall(h.resp_encode(["INFO", "stats"]))
-        m = re.search(r"^total_reads_processed:(\d+)", h.resp_read(f), re.M)
-        check(m, "INFO stats without total_reads_processed")
-        return int(m.group(1))
-
-    try:
-        before = reads()
-        fn()
-        return reads() - before - 1
-    finally:
-        f.close()
-        s.close()
-
+    return h.redis_reads_during(redis, fn)[0]
 
 def hgetall(redis, key):
     v = redis.command("HGETALL", key) or []

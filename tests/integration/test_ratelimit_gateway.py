@@ -26,9 +26,10 @@ Notes on exactness:
     during the burst, so "exactly 50" would not be the right answer.
   - Redis counts the commands a script runs in INFO commandstats too, so
     the round-trip tests also read MONITOR: every command not run by a
-    script ("lua") must be two EVALSHAs per request (rate limit and
-    circuit breaker, in one batch: one socket read), and the commandstats
-    deltas must be exactly those plus what the scripts ran.  The metric
+    script ("lua") must be one rate-limit EVALSHA per request, plus the
+    circuit breaker's check in the same batch (one socket read) at most
+    once a second per process, and the commandstats deltas must be
+    exactly those plus what the scripts ran.  The metric
     counters each process sends (HINCRBY/HSETNX, at most once a second, not
     waited for) are left out of both, and round trips are counted as
     socket reads with room for those flushes.
@@ -163,7 +164,10 @@ class Monitor:
                 return out
             m = self.LINE_RE.match(line)
             check(m, "unparsed MONITOR line %r" % line)
-            out.append((m.group(1), m.group(2).lower()))
+            cmd = m.group(2).lower()
+            if cmd == "evalsha" and '"apigw:{b:' in line:
+                cmd = "evalsha:breaker"  # the breaker's script (its keys)
+            out.append((m.group(1), cmd))
 
     def close(self):
         self.f.close()
@@ -171,29 +175,7 @@ class Monitor:
 
 
 def reads_during(redis, fn):
-    """Round trips clients made while fn() ran: Redis's count of socket
-    reads (a pipelined batch of several commands arrives in one read).
-    The counts are taken on one kept connection, so the measurement adds
-    exactly one read (the second INFO) and no connection's end."""
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(10)
-    s.connect(redis.socket)
-    f = s.makefile("rb")
-
-    def reads():
-        s.sendall(h.resp_encode(["INFO", "stats"]))
-        m = re.search(r"^total_reads_processed:(\d+)", h.resp_read(f), re.M)
-        check(m, "INFO stats without total_reads_processed")
-        return int(m.group(1))
-
-    try:
-        before = reads()
-        fn()
-        return reads() - before - 1
-    finally:
-        f.close()
-        s.close()
-
+    return h.redis_reads_during(redis, fn)[0]
 
 METRIC_WRITES = {"hincrby", "hsetnx", "expire"}  # no script runs these
 
@@ -213,16 +195,23 @@ def request_reads(redis, fn, n, what):
 
 def round_trips(redis, fn):
     """Runs fn() and returns (commands clients sent, commands scripts ran,
-    commandstats deltas) as Counters, leaving out INFO/MONITOR/ECHO that
-    the measurement itself sends."""
+    commandstats deltas, breaker checks, seconds fn took), the first three
+    as Counters, leaving out INFO/MONITOR/ECHO that the measurement itself
+    sends.  Breaker checks (EVALSHAs of the breaker's script) are counted
+    apart and left out of the commands sent; commandstats counts them in
+    "evalsha"."""
     before = commandstats(redis)
     mon = Monitor(redis)
+    t0 = time.monotonic()
     try:
         fn()
+        took = time.monotonic() - t0
         seen = mon.lines()
     finally:
         mon.close()
     after = commandstats(redis)
+    checks = sum(1 for src, c in seen if c == "evalsha:breaker")
+    seen = [(src, "evalsha" if c == "evalsha:breaker" else c) for src, c in seen]
     # the metric counters each process sends at most once a second
     # (deferred writes, no round trip of a request) are left out too
     ours = {"info", "monitor", "echo"} | METRIC_WRITES
@@ -233,7 +222,19 @@ def round_trips(redis, fn):
         d = after.get(c, 0) - before.get(c, 0)
         if d and c not in ours:
             delta[c] = d
-    return client, lua, delta
+    client["evalsha"] -= checks
+    if client["evalsha"] <= 0:
+        del client["evalsha"]
+    delta_checks = collections.Counter({"evalsha": checks})
+    # the commands sent, the breaker's checks left out, and the checks
+    # (each a script call commandstats counts as one evalsha)
+    return client, lua, delta - delta_checks, checks, took
+
+
+def breaker_checks_bound(took):
+    """Breaker checks 4 processes may send while requests ran for took
+    seconds: each asks Redis again once its copy is a second old."""
+    return 4 * (int(took) + 2)
 
 
 # ---------------------------------------------------------------------------
@@ -790,12 +791,16 @@ def one_redis_command_per_request_anonymous(c):
     hd = {"X-Forwarded-For": new_client()}
     spread(c.port, "/rt/warm", hd, threads=8, per=2, what="warm-up")
     n = 20
-    sent, lua, delta = round_trips(c.redis, lambda: spread(c.port, "/rt/x", hd, what="/rt"))
-    # two script calls per request in its one batch: the rate limit and
-    # the circuit breaker's check (a closed breaker with no failures
+    sent, lua, delta, checks, took = round_trips(
+        c.redis, lambda: spread(c.port, "/rt/x", hd, what="/rt"))
+    # one rate-limit script call per request, in its one batch; the
+    # circuit breaker's check joins a batch only when the process's copy
+    # of the state is a second old (a closed breaker with no failures
     # needs no report afterwards)
-    eq(dict(sent), {"evalsha": 2 * n}, "commands the gateway sent for %d requests" % n)
-    eq(delta.get("evalsha"), 2 * n, "commandstats evalsha calls")
+    eq(dict(sent), {"evalsha": n}, "commands the gateway sent for %d requests" % n)
+    check(checks <= breaker_checks_bound(took), "breaker checks for %d requests in %.1f s: %d"
+          % (n, took, checks))
+    eq(delta.get("evalsha"), n, "commandstats evalsha calls (breaker checks apart)")
     eq(dict(delta), dict(sent + lua),
        "commandstats deltas (every call besides EVALSHA must come from the script)")
     # counted as round trips: one socket read per request at Redis
@@ -808,25 +813,29 @@ def one_redis_command_per_request_api_key(c):
     key = create_key(c.config, "rt-warm")
     hd = {"X-API-Key": key}
     spread(c.port, "/rtkey/warm", hd, threads=8, per=2, what="key warm-up")
-    sent, lua, delta = round_trips(c.redis, lambda: spread(c.port, "/rtkey/x", hd, what="/rtkey"))
-    eq(dict(sent), {"evalsha": 2 * n}, "commands the gateway sent for %d keyed requests" % n)
-    eq(delta.get("evalsha"), 2 * n, "commandstats evalsha calls (keyed)")
+    sent, lua, delta, checks, took = round_trips(
+        c.redis, lambda: spread(c.port, "/rtkey/x", hd, what="/rtkey"))
+    eq(dict(sent), {"evalsha": n}, "commands the gateway sent for %d keyed requests" % n)
+    check(checks <= breaker_checks_bound(took), "breaker checks (keyed): %d" % checks)
+    eq(delta.get("evalsha"), n, "commandstats evalsha calls (keyed)")
     eq(dict(delta), dict(sent + lua), "commandstats deltas (keyed)")
     request_reads(c.redis, lambda: spread(c.port, "/rtkey/x", hd, what="/rtkey"), n, "keyed")
 
     # a key no process has cached: the lookup rides in the same call
     key2 = create_key(c.config, "rt-cold")
     m = 8
-    sent, lua, delta = round_trips(c.redis, lambda: spread(
+    sent, lua, delta, checks, took = round_trips(c.redis, lambda: spread(
         c.port, "/rtkey/y", {"X-API-Key": key2}, threads=4, per=2, what="cold key"))
-    eq(dict(sent), {"evalsha": 2 * m}, "commands the gateway sent on key-cache misses")
+    eq(dict(sent), {"evalsha": m}, "commands the gateway sent on key-cache misses")
+    check(checks <= breaker_checks_bound(took), "breaker checks (cold key): %d" % checks)
     check(lua.get("hgetall", 0) >= 1, "no key lookup (HGETALL) seen in the script: %r" % dict(lua))
     eq(dict(delta), dict(sent + lua), "commandstats deltas (cold key)")
-    # an unknown key: 401, still one batch (the breaker's check rides
-    # in it; nothing is reported for a request never forwarded)
-    sent, lua, delta = round_trips(c.redis, lambda: expect_problem(
+    # an unknown key: 401, still one batch (a breaker check may ride in
+    # it; nothing is reported for a request never forwarded)
+    sent, lua, delta, checks, took = round_trips(c.redis, lambda: expect_problem(
         get(c.port, "/rtkey/z", headers={"X-API-Key": "gw_" + "A" * 43}), 401, "unknown key"))
-    eq(dict(sent), {"evalsha": 2}, "commands the gateway sent for an unknown key")
+    eq(dict(sent), {"evalsha": 1}, "commands the gateway sent for an unknown key")
+    check(checks <= 1, "breaker checks for one request: %d" % checks)
 
 
 @test
