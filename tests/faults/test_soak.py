@@ -20,10 +20,11 @@ Asserted:
     (/proc/PID/fd links socket:[INODE] looked up in
     /proc/net/tcp, tcp6 and unix) within max(1 %, 1) of their start value
     (1: the FastCGI connection of the one request a worker may have in
-    flight).  Each sample is the least of SAMPLE_READS readings 0.1 s
-    apart, so that a request in flight at one instant does not count as
-    growth; a leak does not go away between readings.  Every worker alive
-    at all three samples is checked, and at least one must be.
+    flight: lighttpd opens one per request, and a worker under load has
+    one open about 80 % of the time).  Each sample is the least of
+    SAMPLE_READS readings 0.1 s apart, which removes that connection from
+    most samples; a leak does not go away between readings.  Every worker
+    alive at all three samples is checked, and at least one must be.
 """
 
 import os
