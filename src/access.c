@@ -161,7 +161,7 @@ lease_admit(struct access *a, struct request *r, struct store *s)
 	struct rl_result res;
 	size_t i;
 
-	if (strcmp(l->id, a->lease_id) != 0)
+	if (!keys_equal_str(l->id, a->lease_id))
 		return 0;
 	if (l->units <= 0 || now >= l->until_ms) {
 		lease_settle(a, l, s);
@@ -184,7 +184,7 @@ static long
 lease_ask(struct access *a, long max)
 {
 	const struct lease *l = lease_slot(a, a->lease_id);
-	long want = strcmp(l->id, a->lease_id) == 0 && l->want > 0
+	long want = keys_equal_str(l->id, a->lease_id) && l->want > 0
 	    ? l->want
 	    : LEASE_FIRST;
 
@@ -209,7 +209,7 @@ lease_keep(struct access *a, const struct rl_result *res, struct store *s)
 	if (until <= now)
 		return;
 	l = lease_slot(a, a->lease_id);
-	if (strcmp(l->id, a->lease_id) != 0) {
+	if (!keys_equal_str(l->id, a->lease_id)) {
 		/* Another identity's lease had this slot: it ends here. */
 		lease_giveback(a, l, s);
 		l->want = LEASE_FIRST;

@@ -231,6 +231,14 @@ keys_equal(const void *a, const void *b, size_t len)
 	return CRYPTO_memcmp(a, b, len) == 0;
 }
 
+int
+keys_equal_str(const char *a, const char *b)
+{
+	size_t len = strlen(a);
+
+	return len == strlen(b) && keys_equal(a, b, len);
+}
+
 void
 key_record_cleanup(struct key_record *r)
 {

@@ -47,6 +47,12 @@ void keys_hash(const char *s, size_t len, char hex[KEYS_HASH_HEX + 1]);
 int keys_id_ok(const char *s);
 /* Compares two equal-length secrets or hashes in constant time. 1 = same. */
 int keys_equal(const void *a, const void *b, size_t len);
+/*
+ * Compares two NUL-terminated strings that hold key hashes (or name
+ * them) without stopping at the first differing byte: only their lengths
+ * can show in the time taken.  1 = same.
+ */
+int keys_equal_str(const char *a, const char *b);
 
 void key_record_cleanup(struct key_record *r);
 

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "keys.h"
 #include "local_limit.h"
 #include "ratelimit.h"
 #include "xalloc.h"
@@ -99,7 +100,7 @@ ll_find(struct local_limit *ll, const char *id)
 		h = h * 33 + (unsigned char)key[i];
 	set = &ll->table[(h % LL_SETS) * LOCAL_LIMIT_WAYS];
 	for (i = 0; i < LOCAL_LIMIT_WAYS; i++)
-		if (strcmp(set[i].id, key) == 0) {
+		if (keys_equal_str(set[i].id, key)) {
 			e = &set[i];
 			goto out;
 		}

@@ -7,7 +7,10 @@ this module adds what fault injection needs on top of it:
                      on the same unix socket
   Load               a bounded closed-loop client: N threads of
                      http.client, each recording (start, latency, status)
-  fd_count(pid), rss_kb(pid)   /proc figures of one process
+  StaticNginx        a private nginx serving a directory on 127.0.0.1 (a
+                     backend that is never the bottleneck)
+  fd_count(pid), rss_kb(pid), socket_counts(pid)   /proc figures of one
+                     process
   figure(fmt, ...)   prints a "# " line (the figures the README quotes)
 """
 
@@ -36,6 +39,97 @@ def fd_count(pid):
 
 def rss_kb(pid):
     return h.proc_status_kb(pid, "VmRSS")
+
+
+def socket_inodes():
+    """{"tcp": set of inodes, "unix": set of inodes} of every socket in
+    /proc/net/tcp, tcp6 and unix (this network namespace)."""
+    out = {"tcp": set(), "unix": set()}
+    for name, kind, col in (("tcp", "tcp", 9), ("tcp6", "tcp", 9), ("unix", "unix", 6)):
+        try:
+            with open("/proc/net/" + name) as f:
+                next(f)
+                for line in f:
+                    cols = line.split()
+                    if len(cols) > col:
+                        out[kind].add(cols[col])
+        except OSError:
+            pass
+    return out
+
+
+def socket_counts(pid, inodes=None):
+    """(tcp, unix) sockets that pid has open: its /proc/PID/fd links of the
+    form socket:[INODE] looked up in /proc/net/{tcp,tcp6,unix} (inodes, as
+    socket_inodes() returns, may be passed in to share one read)."""
+    inodes = inodes or socket_inodes()
+    tcp = unix = 0
+    d = "/proc/%d/fd" % pid
+    try:
+        names = os.listdir(d)
+    except OSError:
+        return None, None
+    for n in names:
+        try:
+            t = os.readlink(os.path.join(d, n))
+        except OSError:
+            continue
+        if t.startswith("socket:["):
+            ino = t[8:-1]
+            if ino in inodes["tcp"]:
+                tcp += 1
+            elif ino in inodes["unix"]:
+                unix += 1
+    return tcp, unix
+
+
+class StaticNginx:
+    """nginx serving the files of www on 127.0.0.1:<free port>, one worker,
+    keep-alive connections never closed by nginx (so that each gateway
+    process keeps one backend connection), no access log.  Stopped by PID."""
+
+    def __init__(self, td, www, name="nginx-static"):
+        self.nginx = os.path.realpath(h.find_tool("nginx", "nginx-light"))
+        self.dir = td.mkdir(name)
+        self.port = h.free_port()
+        self.url = "http://127.0.0.1:%d" % self.port
+        self.error_log = os.path.join(self.dir, "error.log")
+        temps = "".join("  %s_temp_path %s;\n" % (k, os.path.join(self.dir, k))
+                        for k in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+        conf = """worker_processes 1;
+pid %(d)s/nginx.pid;
+error_log %(log)s warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+%(temps)s  types { application/json json; }
+  default_type application/octet-stream;
+  keepalive_requests 100000000;
+  keepalive_timeout 600s;
+  server {
+    listen 127.0.0.1:%(port)d;
+    root %(www)s;
+  }
+}
+""" % dict(d=self.dir, log=self.error_log, temps=temps, port=self.port, www=www)
+        self.conf = os.path.join(self.dir, "nginx.conf")
+        with open(self.conf, "w") as f:
+            f.write(conf)
+        argv = [self.nginx, "-p", self.dir + "/", "-c", self.conf, "-e", self.error_log,
+                "-g", "daemon off;"]
+        self.proc = h.Proc(name, argv, os.path.join(self.dir, "stderr.log"))
+        td.defer(self.stop)
+        try:
+            h.wait_alive(self.proc, lambda: h.tcp_open(self.port), 10, "nginx to listen")
+        except h.HarnessError as e:
+            raise h.HarnessError("%s did not start: %s\n%s" % (name, e, h.log_tail(self.error_log)))
+
+    def stop(self):
+        if not self.proc.alive():
+            return
+        kids = h.proc_descendants(self.proc.pid)
+        self.proc.stop(timeout=8)
+        h.kill_stray(kids, self.nginx)
 
 
 class RestartableRedis(h.Redis):

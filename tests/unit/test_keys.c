@@ -391,6 +391,46 @@ test_equal(void **state)
 	assert_true(keys_equal("abc", "abd", 2));
 }
 
+/* Every single differing byte is seen, wherever it is and whatever bit. */
+static void
+test_equal_every_position(void **state)
+{
+	static const unsigned char flips[] = {0x01, 0x20, 0x80, 0xff};
+	unsigned char a[KEYS_SECRET_LEN], b[KEYS_SECRET_LEN];
+	size_t i, f;
+
+	(void)state;
+	for (i = 0; i < sizeof a; i++)
+		a[i] = (unsigned char)(i * 37 + 11);
+	for (i = 0; i < sizeof a; i++) {
+		for (f = 0; f < sizeof flips; f++) {
+			memcpy(b, a, sizeof b);
+			b[i] ^= flips[f];
+			assert_false(keys_equal(a, b, sizeof a));
+			assert_true(keys_equal(a, b, i)); /* before it: same */
+		}
+	}
+	memcpy(b, a, sizeof b);
+	assert_true(keys_equal(a, b, sizeof a));
+	b[0] ^= 1;
+	b[sizeof b - 1] ^= 1;
+	assert_false(keys_equal(a, b, sizeof a));
+}
+
+static void
+test_equal_str(void **state)
+{
+	(void)state;
+	assert_true(keys_equal_str("", ""));
+	assert_true(keys_equal_str("k:0123abcd r1", "k:0123abcd r1"));
+	assert_false(keys_equal_str("k:0123abcd r1", "k:0123abcd r2"));
+	assert_false(keys_equal_str("k:0123abcd r1", "k:1123abcd r1"));
+	assert_false(keys_equal_str("k:0123abcd r1", "k:0123abcd r10"));
+	assert_false(keys_equal_str("k:0123abcd r10", "k:0123abcd r1"));
+	assert_false(keys_equal_str("", "k"));
+	assert_false(keys_equal_str("k", ""));
+}
+
 static void
 test_record_cleanup(void **state)
 {
@@ -805,6 +845,8 @@ main(void)
 		cmocka_unit_test_setup(test_hash_known_answers, fake_reset),
 		cmocka_unit_test_setup(test_id, fake_reset),
 		cmocka_unit_test_setup(test_equal, fake_reset),
+		cmocka_unit_test_setup(test_equal_every_position, fake_reset),
+		cmocka_unit_test_setup(test_equal_str, fake_reset),
 		cmocka_unit_test_setup(test_record_cleanup, fake_reset),
 		cmocka_unit_test_setup(test_duration, fake_reset),
 		cmocka_unit_test_setup(test_count, fake_reset),
