@@ -57,6 +57,7 @@ struct local_copy {
 	char res64[CACHE_KEY_HEX + 1]; /* "" = empty slot */
 	char var40[41];
 	struct cache_vary vary; /* the entry's own Vary: picks the variant */
+	struct hdrs fields;     /* its stored fields, parsed once */
 	char *blob;             /* the entry as Redis holds it */
 	size_t len;
 	long long sent_ms;  /* monotonic: before the lookup was sent */
@@ -75,6 +76,7 @@ struct cache {
 	enum cache_mode mode;
 	int slot;
 	int hit_local;     /* a copy answers: its index, else -1 */
+	int have_pairs;    /* pairs holds this request's fields */
 	long long sent_ms; /* monotonic, before the batch went out */
 	int locked;        /* this request holds the variant's fill lock */
 	int may_store;     /* the response may become the entry */
@@ -172,8 +174,10 @@ cache_destroy(void *self)
 
 	if (c == NULL)
 		return;
-	for (i = 0; i < LOCAL_SLOTS; i++)
+	for (i = 0; i < LOCAL_SLOTS; i++) {
 		free(c->local[i].blob);
+		hdrs_cleanup(&c->local[i].fields);
+	}
 	hdrs_cleanup(&c->pairs);
 	hdrs_cleanup(&c->resp);
 	buf_cleanup(&c->base);
@@ -289,37 +293,56 @@ set_status(struct request *r, enum cache_status st, const char *cache_status)
 	r->cache_status = cache_status_xcache(st);
 }
 
-/* Answers r from e (a hit, fresh or stale). */
+/*
+ * Answers r from e (a hit, fresh or stale).  fields: e's stored fields
+ * when the caller has them parsed already, else NULL.
+ */
 static void
-respond_entry(struct request *r, const struct cache_entry *e, long long now_ms,
-    enum cache_status st)
+respond_entry(struct request *r, const struct cache_entry *e,
+    const struct hdrs *fields, long long now_ms, enum cache_status st)
 {
-	struct hdrs stored, h;
+	struct hdrs parsed, h;
+	const struct hdrs *stored = fields;
 	char v[32];
 	size_t i;
 
-	hdrs_init(&stored);
+	hdrs_init(&parsed);
 	hdrs_init(&h);
-	entry_fields(e, &stored);
-	for (i = 0; i < stored.n; i++) {
-		const char *name = stored.v[i].name;
+	if (stored == NULL) {
+		entry_fields(e, &parsed);
+		stored = &parsed;
+	}
+	for (i = 0; i < stored->n; i++) {
+		const char *name = stored->v[i].name;
 
 		if (strcasecmp(name, "Age") == 0 ||
 		    strcasecmp(name, "Content-Length") == 0 ||
 		    strcasecmp(name, "Transfer-Encoding") == 0)
 			continue;
-		hdrs_add(&h, name, stored.v[i].value);
+		hdrs_add(&h, name, stored->v[i].value);
 	}
 	snprintf(v, sizeof v, "%zu", e->body_len);
 	hdrs_add(&h, "Content-Length", v);
-	snprintf(v, sizeof v, "%lld", entry_age(e, &stored, now_ms));
+	snprintf(v, sizeof v, "%lld", entry_age(e, stored, now_ms));
 	hdrs_add(&h, "Age", v);
 	set_status(r, st, NULL);
 	if (request_send_head(r, e->status, &h) == 0 &&
 	    strcmp(r->method, "HEAD") != 0)
 		request_write(r, e->body, e->body_len);
-	hdrs_cleanup(&stored);
+	hdrs_cleanup(&parsed);
 	hdrs_cleanup(&h);
+}
+
+/* Freshness of e, whose stored fields are h, for the current route. */
+static enum cache_freshness
+fields_freshness(
+    const struct cache *c, const struct cache_entry *e, const struct hdrs *h)
+{
+	long stale = c->x->r->route->cache_stale_if_error_s;
+
+	if (!cache_stale_allowed(h))
+		stale = 0;
+	return cache_freshness(entry_age(e, h, c->now_ms), e->ttl_s, stale);
 }
 
 /* Freshness of e for the current route. */
@@ -328,13 +351,10 @@ entry_freshness(const struct cache *c, const struct cache_entry *e)
 {
 	struct hdrs h;
 	enum cache_freshness f;
-	long stale = c->x->r->route->cache_stale_if_error_s;
 
 	hdrs_init(&h);
 	entry_fields(e, &h);
-	if (!cache_stale_allowed(&h))
-		stale = 0;
-	f = cache_freshness(entry_age(e, &h, c->now_ms), e->ttl_s, stale);
+	f = fields_freshness(c, e, &h);
 	hdrs_cleanup(&h);
 	return f;
 }
@@ -355,6 +375,7 @@ secret_field(const struct config *cfg, const char *name)
 static void
 collect_pairs(struct cache *c, const struct exchange *x)
 {
+	c->have_pairs = 1;
 	const struct hdrs *in = &x->r->headers;
 	char name[CACHE_VARY_NAME_MAX + 1];
 	size_t i, j, n;
@@ -390,6 +411,14 @@ collect_pairs(struct cache *c, const struct exchange *x)
 			hdrs_set(&c->pairs, name, buf_cstr(&c->scratch));
 		}
 	}
+}
+
+/* Collects the request's fields once, when something needs them. */
+static void
+need_pairs(struct cache *c)
+{
+	if (!c->have_pairs)
+		collect_pairs(c, c->x);
 }
 
 /* The variant string of the stored Vary names (as cache.lua builds it). */
@@ -430,6 +459,7 @@ local_drop(struct cache *c, size_t i)
 	struct local_copy *l = &c->local[i];
 
 	free(l->blob);
+	hdrs_cleanup(&l->fields);
 	c->local_bytes -= l->len;
 	memset(l, 0, sizeof *l);
 }
@@ -469,11 +499,14 @@ local_find(struct cache *c, struct cache_entry *e)
 			local_drop(c, i);
 			continue;
 		}
-		variant_hash(c, &l->vary, var40);
-		if (strcmp(var40, l->var40) != 0)
-			continue; /* another variant of the resource */
+		if (l->vary.n > 0) {
+			need_pairs(c);
+			variant_hash(c, &l->vary, var40);
+			if (strcmp(var40, l->var40) != 0)
+				continue; /* another variant */
+		}
 		c->now_ms = l->redis_ms + (now - l->sent_ms);
-		if (entry_freshness(c, e) != CACHE_FRESH) {
+		if (fields_freshness(c, e, &l->fields) != CACHE_FRESH) {
 			local_drop(c, i);
 			continue;
 		}
@@ -504,9 +537,10 @@ local_keep(struct cache *c, const struct config *cfg,
 	hdrs_init(&h);
 	entry_fields(e, &h);
 	ok = cache_vary_parse(&h, &vary, &why) == 0;
-	hdrs_cleanup(&h);
-	if (!ok)
+	if (!ok) {
+		hdrs_cleanup(&h);
 		return;
+	}
 	for (;;) {
 		size_t empty = LOCAL_SLOTS;
 
@@ -528,8 +562,10 @@ local_keep(struct cache *c, const struct config *cfg,
 			i = empty;
 			break;
 		}
-		if (lru == LOCAL_SLOTS)
+		if (lru == LOCAL_SLOTS) {
+			hdrs_cleanup(&h);
 			return;
+		}
 		local_drop(c, lru);
 	}
 	l = &c->local[i];
@@ -539,6 +575,7 @@ local_keep(struct cache *c, const struct config *cfg,
 	memcpy(l->res64, c->res64, sizeof l->res64);
 	memcpy(l->var40, c->var40, sizeof l->var40);
 	l->vary = vary;
+	l->fields = h; /* copies of the reply's bytes: moved, not freed */
 	l->sent_ms = c->sent_ms;
 	l->redis_ms = c->now_ms;
 	l->used = ++c->local_tick;
@@ -638,7 +675,7 @@ cache_plan(void *self, struct exchange *x)
 		c->mode = CACHE_OFF;
 		return STEP_GO;
 	}
-	collect_pairs(c, x);
+	c->have_pairs = 0;
 	c->hit_local = -1;
 	if (c->mode == CACHE_REFRESH) {
 		local_forget(c, c->res64);
@@ -660,6 +697,7 @@ cache_plan(void *self, struct exchange *x)
 	c->argvlen[argc++] = 1;
 	c->argv[argc] = c->lock_ms;
 	c->argvlen[argc++] = strlen(c->lock_ms);
+	need_pairs(c);
 	for (i = 0; i < c->pairs.n; i++) {
 		c->argv[argc] = c->pairs.v[i].name;
 		c->argvlen[argc++] = strlen(c->pairs.v[i].name);
@@ -712,7 +750,7 @@ wait_for_fill(struct cache *c, struct exchange *x)
 		c->now_ms += waited + CACHE_POLL_MS;
 		if (entry_freshness(c, &e) != CACHE_FRESH)
 			continue;
-		respond_entry(x->r, &e, c->now_ms, CACHE_STATUS_HIT);
+		respond_entry(x->r, &e, NULL, c->now_ms, CACHE_STATUS_HIT);
 		COUNT(c, hits, "cache_hits");
 		return 1;
 	}
@@ -728,7 +766,8 @@ cache_decide(void *self, struct exchange *x)
 	if (c->mode == CACHE_OFF || c->mode == CACHE_BYPASS)
 		return STEP_GO;
 	if (c->hit_local >= 0) {
-		respond_entry(x->r, &c->e, c->now_ms, CACHE_STATUS_HIT);
+		respond_entry(x->r, &c->e, &c->local[c->hit_local].fields,
+		    c->now_ms, CACHE_STATUS_HIT);
 		COUNT(c, hits, "cache_hits");
 		metrics_add("cache_local_hits", 1);
 		return STEP_DONE;
@@ -764,7 +803,8 @@ cache_decide(void *self, struct exchange *x)
 		switch (entry_freshness(c, &c->e)) {
 		case CACHE_FRESH:
 			local_keep(c, x->cfg, &c->e, e->str, e->len);
-			respond_entry(x->r, &c->e, c->now_ms, CACHE_STATUS_HIT);
+			respond_entry(
+			    x->r, &c->e, NULL, c->now_ms, CACHE_STATUS_HIT);
 			COUNT(c, hits, "cache_hits");
 			return STEP_DONE;
 		case CACHE_STALE_USABLE: c->have_stale = 1; break;
@@ -796,7 +836,7 @@ cache_rescue(void *self, struct exchange *x)
 		return STEP_GO;
 	c->have_stale = 0;
 	c->storing = 0;
-	respond_entry(x->r, &c->e, c->now_ms, CACHE_STATUS_HIT_STALE);
+	respond_entry(x->r, &c->e, NULL, c->now_ms, CACHE_STATUS_HIT_STALE);
 	COUNT(c, stale_hits, "cache_stale_hits");
 	return STEP_DONE;
 }

@@ -418,6 +418,28 @@ def process_copies(c):
     eq(calls(c, k), 2, "backend calls after the purge")
 
 
+@test
+def process_copies_keep_variants_apart(c):
+    # a process's copies of two variants of one resource: every answer is
+    # the variant of its own request, copy or not
+    k = tag()
+    path = "/lc/hdr?h=Vary:Accept-Language&key=" + k
+    seen = {}
+    for lang in ("en", "fr", None):
+        hd = {"Accept-Language": lang} if lang else {}
+        r = get(c, "lighttpd", path, headers=hd)
+        eq(xc(r)[0], "MISS", "first %s" % lang)
+        seen[lang] = r.json()["seq"]
+    time.sleep(0.2)  # the deferred stores
+    for i in range(60):
+        lang = ("en", "fr", None)[i % 3]
+        hd = {"Accept-Language": lang} if lang else {}
+        r = get(c, "lighttpd", path, headers=hd)
+        eq(xc(r)[0], "HIT", "repeat %d (%s)" % (i, lang))
+        eq(r.json()["seq"], seen[lang], "repeat %d: the %s variant's own body" % (i, lang))
+    eq(calls(c, k), 3, "backend calls: one per variant")
+
+
 def purge(c, *args):
     tool = os.path.join(os.path.dirname(h.apigw_bin()), "apigw-cache")
     p = subprocess.run([tool, "--config", c.config] + list(args),
