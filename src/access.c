@@ -10,6 +10,7 @@
 #include "access.h"
 #include "auth.h"
 #include "buf.h"
+#include "clock.h"
 #include "config.h"
 #include "hdrs.h"
 #include "keys.h"
@@ -77,15 +78,6 @@ struct access {
 	long long lease_cap_ms; /* a lease must end by then (key cache) */
 	struct rl_query q; /* what was asked, to decide alone without Redis */
 };
-
-static long long
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static struct lease *
 lease_slot(struct access *a, const char *id)
@@ -157,7 +149,7 @@ static int
 lease_admit(struct access *a, struct request *r, struct store *s)
 {
 	struct lease *l = lease_slot(a, a->lease_id);
-	long long now = mono_ms(), passed;
+	long long now = clock_mono_ms(), passed;
 	struct rl_result res;
 	size_t i;
 
@@ -198,7 +190,7 @@ static void
 lease_keep(struct access *a, const struct rl_result *res, struct store *s)
 {
 	struct lease *l;
-	long long now = mono_ms(), until;
+	long long now = clock_mono_ms(), until;
 	int i;
 
 	if (res->lease_units <= 0 || a->lease_id[0] == '\0')
@@ -268,7 +260,7 @@ static void
 access_tick(void *self, struct store *s, time_t now)
 {
 	struct access *a = self;
-	long long mono = mono_ms();
+	long long mono = clock_mono_ms();
 	size_t i;
 
 	(void)now;
@@ -388,7 +380,7 @@ access_plan(void *self, struct exchange *x)
 			    a->tag, r->route->route_id);
 			/* A lease never outlives the key record it was granted
 			 * with: a revoked key stops within cache_ttl_s. */
-			a->lease_cap_ms = mono_ms() +
+			a->lease_cap_ms = clock_mono_ms() +
 			    (cached != NULL
 			            ? ((long long)cached->fetched +
 			                  cfg->api_keys.cache_ttl_s - x->now) *

@@ -10,6 +10,7 @@
 
 #include "breaker.h"
 #include "buf.h"
+#include "clock.h"
 #include "config.h"
 #include "hdrs.h"
 #include "keyspace.h"
@@ -154,15 +155,6 @@ struct breaker {
 	const char *argv[REPORT_ARGS];
 	char num[REPORT_ARGS][NUM_LEN];
 };
-
-static long long
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /*
  * /_metrics: every backend's breaker as Redis holds it (one pipelined
@@ -395,8 +387,9 @@ breaker_plan(void *self, struct exchange *x)
 	 * again.  A bulkhead needs Redis's count of every request.
 	 */
 	if (rt->max_concurrent == 0 && b->e[b->cur].synced_ms > 0 &&
-	    mono_ms() - b->e[b->cur].synced_ms < BREAKER_FRESH_MS &&
-	    breaker_sm_state(&b->e[b->cur].sm, mono_ms()) == BREAKER_CLOSED) {
+	    clock_mono_ms() - b->e[b->cur].synced_ms < BREAKER_FRESH_MS &&
+	    breaker_sm_state(&b->e[b->cur].sm, clock_mono_ms()) ==
+	        BREAKER_CLOSED) {
 		b->cached = 1;
 		return STEP_GO;
 	}
@@ -457,7 +450,7 @@ take_answer(struct breaker *b, struct exchange *x, int deciding)
 {
 	struct breaker_sm *sm = &b->e[b->cur].sm;
 	const struct store_val *rv = NULL;
-	long long now = mono_ms();
+	long long now = clock_mono_ms();
 	static time_t last;
 	size_t i;
 	int trial;
@@ -606,8 +599,8 @@ breaker_after(void *self, struct exchange *x)
 		success =
 		    o->result == PROXY_OK && o->failed_attempts < o->attempts;
 	}
-	breaker_sm_report(&b->e[b->cur].sm, &x->cfg->circuit_breaker, mono_ms(),
-	    failed, success, b->trial);
+	breaker_sm_report(&b->e[b->cur].sm, &x->cfg->circuit_breaker,
+	    clock_mono_ms(), failed, success, b->trial);
 	/* A success on a closed breaker with no failures counted changes
 	 * nothing: no write.  (A failure another process counts between
 	 * our check and this success is then not reset: the count errs

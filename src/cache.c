@@ -17,6 +17,7 @@
 #include "buf.h"
 #include "cache.h"
 #include "cache_policy.h"
+#include "clock.h"
 #include "config.h"
 #include "hdrs.h"
 #include "keyspace.h"
@@ -444,15 +445,6 @@ variant_hash(struct cache *c, const struct cache_vary *vary, char out[41])
 /* ---- the process's copies -------------------------------------------------
  */
 
-static long long
-mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void
 local_drop(struct cache *c, size_t i)
 {
@@ -485,7 +477,7 @@ local_forget(struct cache *c, const char *res64)
 static int
 local_find(struct cache *c, struct cache_entry *e)
 {
-	long long now = mono_ms();
+	long long now = clock_mono_ms();
 	char var40[41];
 	size_t i;
 
@@ -704,7 +696,7 @@ cache_plan(void *self, struct exchange *x)
 		c->argv[argc] = c->pairs.v[i].value;
 		c->argvlen[argc++] = strlen(c->pairs.v[i].value);
 	}
-	c->sent_ms = mono_ms();
+	c->sent_ms = clock_mono_ms();
 	cmd.script = STORE_SCRIPT_CACHE;
 	cmd.nkeys = 1;
 	cmd.argc = (int)argc;

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "clock.h"
 #include "plan.h"
 
 void
@@ -40,16 +41,6 @@ plan_add(struct plan *p, const struct store_cmd *cmd)
 	return (int)p->n++;
 }
 
-/* Monotonic microseconds (two vDSO clock reads per request: cheap). */
-static long long
-plan_clock_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 int
 plan_run(struct plan *p, struct store *s)
 {
@@ -59,9 +50,9 @@ plan_run(struct plan *p, struct store *s)
 	if (p->n == 0 || p->ran)
 		return p->failed ? -1 : 0;
 	p->ran = 1;
-	t0 = plan_clock_us();
+	t0 = clock_mono_us();
 	rc = store_exec(s, p->cmd, p->n, &p->batch, &p->why);
-	p->exec_us = plan_clock_us() - t0; /* for metrics */
+	p->exec_us = clock_mono_us() - t0; /* for metrics */
 	if (rc != 0) {
 		p->failed = 1;
 		return -1;

@@ -44,6 +44,7 @@
 #include <hiredis/hiredis.h>
 #include <openssl/evp.h>
 
+#include "clock.h"
 #include "config.h"
 #include "log.h"
 #include "lua_scripts.h"
@@ -91,15 +92,6 @@ struct store {
  * nothing.  A server restarted within this window costs one failed call.
  */
 #define STORE_FRESH_MS 250
-
-static long long
-store_clock_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static struct timeval
 store_tv(long ms)
@@ -274,7 +266,7 @@ store_fail(struct store *s, const char *what, const char *detail)
 		if (s->backoff_ms > STORE_BACKOFF_MAX_MS)
 			s->backoff_ms = STORE_BACKOFF_MAX_MS;
 	}
-	s->retry_at_ms = store_clock_ms() + s->backoff_ms;
+	s->retry_at_ms = clock_mono_ms() + s->backoff_ms;
 	log_ratelimited(&last, LOG_LVL_WARN, "%s%s%s (retry in %ld ms)", what,
 	    detail ? ": " : "", detail ? detail : "", s->backoff_ms);
 }
@@ -569,7 +561,7 @@ store_ready(struct store *s, const char **why)
 
 	if (s->c != NULL) {
 		if (s->c->err == 0 &&
-		    store_clock_ms() - s->used_ms < STORE_FRESH_MS) {
+		    clock_mono_ms() - s->used_ms < STORE_FRESH_MS) {
 			rc = 0;
 			goto out;
 		}
@@ -587,7 +579,7 @@ store_ready(struct store *s, const char **why)
 		    "redis: server closed an idle connection, reconnecting");
 		store_disconnect(s);
 	}
-	if (s->retry_at_ms != 0 && store_clock_ms() < s->retry_at_ms) {
+	if (s->retry_at_ms != 0 && clock_mono_ms() < s->retry_at_ms) {
 		*why = "redis: unavailable (backing off after an error)";
 		goto out;
 	}
@@ -785,7 +777,7 @@ store_exec(struct store *s, const struct store_cmd *cmds, size_t n,
 	if (noscript && store_reload(s, cmds, n, b, &reason) == -1)
 		goto broken;
 	store_batch_views(b);
-	s->used_ms = store_clock_ms();
+	s->used_ms = clock_mono_ms();
 	s->backoff_ms = 0;
 	s->retry_at_ms = 0;
 	rc = 0;
@@ -828,7 +820,7 @@ store_flush(struct store *s)
 		store_fail(s, reason, NULL);
 		goto out;
 	}
-	s->used_ms = store_clock_ms();
+	s->used_ms = clock_mono_ms();
 	rc = 0;
 out:
 	return rc;
