@@ -37,16 +37,6 @@ cache_lower(unsigned char c)
 	return (c >= 'A' && c <= 'Z') ? (unsigned char)(c - 'A' + 'a') : c;
 }
 
-/* RFC 9110 5.6.2: tchar. */
-static int
-cache_is_tchar(unsigned char c)
-{
-	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-	    (c >= '0' && c <= '9'))
-		return 1;
-	return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
-}
-
 static int
 cache_is_ows(char c)
 {
@@ -171,7 +161,7 @@ cache_cc_field(struct cache_cc *cc, const char *p)
 		if (*p == '\0')
 			return 0;
 		name = p;
-		while (cache_is_tchar((unsigned char)*p))
+		while (hdrs_is_tchar((unsigned char)*p))
 			p++;
 		nlen = (size_t)(p - name);
 		if (nlen == 0)
@@ -196,7 +186,7 @@ cache_cc_field(struct cache_cc *cc, const char *p)
 				p++;
 			} else {
 				v = p;
-				while (cache_is_tchar((unsigned char)*p))
+				while (hdrs_is_tchar((unsigned char)*p))
 					p++;
 				vlen = (size_t)(p - v);
 				if (vlen == 0)
@@ -303,7 +293,7 @@ cache_vary_add(
 		return -1;
 	}
 	for (i = 0; i < len; i++) {
-		if (!cache_is_tchar((unsigned char)s[i])) {
+		if (!hdrs_is_tchar((unsigned char)s[i])) {
 			*why = "Vary name not a token";
 			return -1;
 		}

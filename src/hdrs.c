@@ -42,8 +42,7 @@ hdrs_upper(unsigned char c)
 	return (c >= 'a' && c <= 'z') ? (unsigned char)(c - 'a' + 'A') : c;
 }
 
-/* RFC 9110 5.6.2: tchar. */
-static int
+int
 hdrs_is_tchar(unsigned char c)
 {
 	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||

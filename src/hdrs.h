@@ -31,6 +31,9 @@ void hdrs_init(struct hdrs *h);
 void hdrs_reset(struct hdrs *h);
 void hdrs_cleanup(struct hdrs *h);
 
+/* 1 when c may stand in a field name or token (RFC 9110 5.6.2: tchar). */
+int hdrs_is_tchar(unsigned char c);
+
 /*
  * Appends a copy of name/value.  Returns 0, or -1 (nothing added) when the
  * name is not an RFC 9110 token or the value holds CR, LF or NUL.
