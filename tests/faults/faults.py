@@ -132,36 +132,15 @@ http {
         h.kill_stray(kids, self.nginx)
 
 
-class RestartableRedis(h.Redis):
+class RestartableRedis(h.RestartableRedis):
     """redis-server that can be stopped (or killed) and started again on its
     socket; DEBUG is enabled for the DEBUG SLEEP case."""
 
-    def __init__(self, td, name="redis", start=True):  # not super(): restartable
-        self.td = td
-        self.dir = td.mkdir(name)
-        self.socket = os.path.join(self.dir, "redis.sock")
-        self.url = "unix://%s?db=0" % self.socket
-        self.argv = [h.find_tool("redis-server", "redis-server"),
-                     "--port", "0", "--unixsocket", self.socket, "--unixsocketperm", "777",
-                     "--save", "", "--appendonly", "no", "--dir", self.dir,
-                     "--daemonize", "no", "--loglevel", "warning",
-                     "--enable-debug-command", "yes"]
-        self.proc = None
-        td.defer(self.stop)
-        if start:
-            self.start()
-
-    def start(self):
-        self.proc = h.Proc("redis-server", self.argv, os.path.join(self.dir, "redis.log"))
-        h.wait_for(lambda: self.proc.alive() and self.command("PING") == "PONG",
-                   timeout=5, interval=0.01, what="redis-server to answer PING")
+    def __init__(self, td, name="redis", start=True):
+        super().__init__(td, name, debug="yes", start=start)
 
     def kill(self, sig):
         os.kill(self.proc.pid, sig)
-
-    def stop(self):
-        if self.proc is not None and self.proc.alive():
-            self.proc.stop()
 
     def info(self, field):
         for line in self.command("INFO").splitlines():

@@ -572,10 +572,13 @@ def resp_read(f):
 
 class RestartableRedis(Redis):
     """redis-server that can be stopped and started again on its socket
-    (for Redis outage tests)."""
+    (for Redis outage tests).  debug: the value of --enable-debug-command
+    ("local", "yes") for tests that send DEBUG, else None; start=False
+    leaves it down until start()."""
 
-    def __init__(self, td, name="redis"):  # not super().__init__: restartable
+    def __init__(self, td, name="redis", debug=None, start=True):  # not super(): restartable
         self.td = td
+        self.name = name
         self.dir = td.mkdir(name)
         self.socket = os.path.join(self.dir, "redis.sock")
         self.url = "unix://%s?db=0" % self.socket
@@ -583,18 +586,29 @@ class RestartableRedis(Redis):
                      "--port", "0", "--unixsocket", self.socket, "--unixsocketperm", "777",
                      "--save", "", "--appendonly", "no", "--dir", self.dir,
                      "--daemonize", "no", "--loglevel", "warning"]
+        if debug:
+            self.argv += ["--enable-debug-command", debug]
         self.proc = None
         td.defer(self.stop)
-        self.start()
+        if start:
+            self.start()
 
     def start(self):
-        self.proc = Proc("redis-server", self.argv, os.path.join(self.dir, "redis.log"))
-        wait_for(lambda: self.proc.alive() and self.command("PING") == "PONG",
-                   timeout=5, what="redis-server to answer PING")
+        self.proc = Proc("redis-server " + self.name, self.argv,
+                         os.path.join(self.dir, "redis.log"))
+        try:
+            wait_for(lambda: self.proc.alive() and self.command("PING") == "PONG",
+                     timeout=5, interval=0.01, what="redis-server to answer PING")
+        except HarnessError:
+            raise self.proc.fail("did not start")
 
     def stop(self):
         if self.proc is not None and self.proc.alive():
             self.proc.stop()
+
+    def restart(self):
+        self.stop()
+        self.start()
 
 
 def start_redis(td, name="redis"):

@@ -64,42 +64,7 @@ class Ctx:
 
 
 # ---------------------------------------------------------------------------
-# Redis with DEBUG allowed (DEBUG SLEEP makes it hang) and a restart on the
-# same unix socket path
-
-class DebugRedis(h.Redis):
-    def __init__(self, td, name="redis"):  # not super().__init__: other argv, restartable
-        self.td = td
-        self.name = name
-        self.dir = td.mkdir(name)
-        self.socket = os.path.join(self.dir, "redis.sock")
-        self.url = "unix://%s?db=0" % self.socket
-        self.argv = [h.find_tool("redis-server", "redis-server"),
-                     "--port", "0", "--unixsocket", self.socket, "--unixsocketperm", "777",
-                     "--save", "", "--appendonly", "no", "--dir", self.dir,
-                     "--daemonize", "no", "--loglevel", "warning",
-                     "--enable-debug-command", "local"]
-        self.proc = None
-        td.defer(self.stop)
-        self.start()
-
-    def start(self):
-        self.proc = h.Proc("redis-server " + self.name, self.argv,
-                           os.path.join(self.dir, "redis.log"))
-        try:
-            h.wait_for(lambda: self.proc.alive() and self.command("PING") == "PONG",
-                       timeout=5, what="redis-server to answer PING")
-        except h.HarnessError:
-            raise self.proc.fail("did not start")
-
-    def stop(self):
-        if self.proc is not None:
-            self.proc.stop()
-
-    def restart(self):
-        self.stop()
-        self.start()
-
+# Redis time
 
 def redis_now(redis):
     s, us = redis.command("TIME")
@@ -432,7 +397,7 @@ def setup(td):
     be = c.backend.url
 
     # ---- main stack
-    c.redis = DebugRedis(td, "redis-main")
+    c.redis = h.RestartableRedis(td, "redis-main", debug="local")
     routes = []
     for alg in ALGS:
         s = SHORT[alg]
@@ -471,7 +436,7 @@ def setup(td):
     c.port = c.lt.port
 
     # ---- pair: two stacks sharing one Redis
-    c.predis = DebugRedis(td, "redis-pair")
+    c.predis = h.RestartableRedis(td, "redis-pair", debug="local")
     proutes = [
         {"prefix": "/dual-sw", "backend": be,
          "rate_limit": rl("sliding_window", requests_per_minute=CONC_LIMIT)},
