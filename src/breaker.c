@@ -356,7 +356,6 @@ breaker_plan(void *self, struct exchange *x)
 {
 	struct breaker *b = self;
 	const struct route *rt = x->r->route;
-	char url_hash[KEYSPACE_SHORT_HEX + 1];
 	struct store_cmd cmd;
 	static time_t last;
 
@@ -368,13 +367,12 @@ breaker_plan(void *self, struct exchange *x)
 		keyspace_short_hash(
 		    rt->backend, strlen(rt->backend), b->url_hash);
 	}
-	memcpy(url_hash, b->url_hash, sizeof url_hash);
-	b->cur = entry_for(b, url_hash);
+	b->cur = entry_for(b, b->url_hash);
 	b->active = 1;
 	b->hold_ms = breaker_exchange_ms(rt);
 	snprintf(b->token, sizeof b->token, "%s:%ld:%lu", b->host_hash,
 	    (long)getpid(), ++b->seq);
-	if (build_names(b, x->cfg, rt, url_hash) != 0) {
+	if (build_names(b, x->cfg, rt, b->url_hash) != 0) {
 		log_ratelimited(&last, LOG_LVL_ERROR, "breaker: bad key names");
 		return STEP_GO; /* decided by the process's own copy */
 	}

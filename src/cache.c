@@ -668,7 +668,6 @@ cache_plan(void *self, struct exchange *x)
 		return STEP_GO;
 	}
 	c->have_pairs = 0;
-	c->hit_local = -1;
 	if (c->mode == CACHE_REFRESH) {
 		local_forget(c, c->res64);
 	} else if (x->cfg->cache.local_bytes > 0) {
