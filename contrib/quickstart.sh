@@ -120,12 +120,20 @@ MSG
 	while kill -0 "$(cat "$run/lighttpd.pid")" 2>/dev/null; do sleep 1; done
 }
 
+# After a failed `make check`: the end of the log, then every failed
+# test's own lines last, where a CI excerpt of the output's tail shows them.
+failures() {
+	tail -100 "$1/test-suite.log" 2>/dev/null
+	echo "quickstart: failed tests in $1:"
+	grep -h -A15 -e '^FAIL - ' -e '^not ok' -e '\[  FAILED  \]' "$1"/tests/*/*.log 2>/dev/null | head -150
+}
+
 check() {
 	install_packages
 	build build
-	(cd build && make check) || { cat build/test-suite.log 2>/dev/null | tail -100; exit 1; }
+	(cd build && make check) || { failures build; exit 1; }
 	build build-san --enable-sanitizers --enable-debug
-	(cd build-san && make check) || { cat build-san/test-suite.log 2>/dev/null | tail -100; exit 1; }
+	(cd build-san && make check) || { failures build-san; exit 1; }
 	# libFuzzer targets (clang): the seeds replayed, then each target
 	# fuzzed for FUZZ_SECONDS (20 s each by default, about 2.5 minutes).
 	build build-fuzz CC=clang --enable-fuzzing
