@@ -329,6 +329,23 @@ serve(int listen_fd, struct config *cfg)
 		got_hup = 0;
 		request_begin(&req, &fr);
 		gateway_handle(gw, &req);
+		/*
+		 * A kept connection (nginx fastcgi_keep_conn) whose request
+		 * body was not read (an early 401 or 413) would hand that body
+		 * to the next FCGX_Accept_r(): read it to its end first.  The
+		 * answer goes out before, but FCGI_END_REQUEST only after: the
+		 * web server may send the next request as soon as it has that
+		 * record, and libfcgi, reading ahead while it drains, would
+		 * swallow the next request's records with the old stream.
+		 * (Closing instead would cut the web server off while it still
+		 * sends the body: a 502 there.)  A body past DRAIN_MAX closes
+		 * the connection.
+		 */
+		if (fr.keepConnection && !request_input_done(&req)) {
+			(void)request_flush(&req);
+			if (request_drain_input(&req, DRAIN_MAX) != 0)
+				fr.keepConnection = 0;
+		}
 		/* The response is with the web server now; the work the client
 		 * must not wait for comes after, while the parameters (which
 		 * the request borrows) are still there. */
@@ -345,17 +362,6 @@ serve(int listen_fd, struct config *cfg)
 		 */
 		if (unix_socket && request_input_done(&req))
 			FCGX_Detach(&fr);
-		/*
-		 * A kept connection (nginx fastcgi_keep_conn) whose request
-		 * body was not read (an early 401 or 413) would hand that body
-		 * to the next FCGX_Accept_r(): read it to its end now, after
-		 * the response went out (closing instead would cut the web
-		 * server off while it still sends the body: a 502 there).  A
-		 * body past DRAIN_MAX closes the connection.
-		 */
-		if (fr.keepConnection && !request_input_done(&req) &&
-		    request_drain_input(&req, DRAIN_MAX) != 0)
-			fr.keepConnection = 0;
 		FCGX_Finish_r(&fr);
 		request_end(&req);
 	}
