@@ -255,6 +255,14 @@ def keep_conn_reuses_connections(c):
     for i in range(5):
         eq(echo(ng.port, "/api/after/%d" % i, "POST", body="p%d" % i)["body"], "p%d" % i,
            "POST after a 401 with an unread body")
+    # Right after such an answer nginx may send the next request on the
+    # same connection; it must not be lost with the rest of the body (it
+    # hung when the worker drained the body after ending the request).
+    for i in range(100):
+        expect_problem(h.request(ng.port, "POST", "/auth/x", body="b" * 20000), 401,
+                       "401 with an unread body, round %d" % i)
+        eq(echo(ng.port, "/api/next/%d" % i, "POST", body="n%d" % i, timeout=5)["body"],
+           "n%d" % i, "the request right after a 401 with an unread body, round %d" % i)
 
 
 @test
