@@ -1,11 +1,23 @@
 /*
  * cli -- what the command-line tools share (see cli.h).
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
+#include "config.h"
+#include "log.h"
+#include "store.h"
+
+#ifndef PACKAGE_VERSION
+#define PACKAGE_VERSION "unknown"
+#endif
+#ifndef SYSCONFDIR
+#define SYSCONFDIR "/etc"
+#endif
 
 void
 cli_format(char *err, size_t errlen, const char *fmt, ...)
@@ -180,4 +192,87 @@ cli_args_parse(const struct cli_spec *spec, int argc, char *const *argv,
 	rc = cli_args_apply(spec, line, err, errlen);
 out:
 	return rc;
+}
+
+void
+cli_error(const char *prog, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+	size_t i;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof line, fmt, ap);
+	va_end(ap);
+	for (i = 0; line[i] != '\0'; i++) {
+		if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f)
+			line[i] = '?';
+	}
+	fprintf(stderr, "%s: %s\n", prog, line);
+}
+
+int
+cli_flush(const char *prog, int rc)
+{
+	if (fflush(stdout) == EOF || ferror(stdout)) {
+		if (rc == CLI_OK) {
+			cli_error(prog, "error writing to stdout: %s",
+			    strerror(errno));
+			rc = CLI_USAGE;
+		}
+	}
+	return rc;
+}
+
+int
+cli_help(const char *prog, const char *usage)
+{
+	if (usage != NULL)
+		fputs(usage, stdout);
+	else
+		printf("%s %s\n", prog, PACKAGE_VERSION);
+	return cli_flush(prog, CLI_OK);
+}
+
+struct config *
+cli_config_load(const char *prog, const char *path)
+{
+	struct config_errors errs;
+	struct config *cfg;
+
+	if (path == NULL)
+		path = getenv("APIGW_CONFIG");
+	if (path == NULL || path[0] == '\0')
+		path = SYSCONFDIR "/apigw/apigw.conf";
+	memset(&errs, 0, sizeof errs);
+	cfg = config_load(path, &errs);
+	if (cfg == NULL) {
+		if (errs.n == 0)
+			cli_error(
+			    prog, "%s: cannot load the configuration", path);
+		else if (errs.n == 1)
+			cli_error(prog, "%s", errs.msg[0]);
+		else
+			cli_error(prog,
+			    "%s (and %zu more errors; see apigw "
+			    "--check-config)",
+			    errs.msg[0], errs.n - 1);
+	}
+	config_errors_cleanup(&errs);
+	return cfg;
+}
+
+struct store *
+cli_store_open(const struct config *cfg, char *where, size_t wherelen)
+{
+	if (cfg->redis.parsed.unix_path != NULL)
+		snprintf(where, wherelen, "redis at unix:%s",
+		    cfg->redis.parsed.unix_path);
+	else
+		snprintf(where, wherelen, "redis at %s:%d",
+		    cfg->redis.parsed.host != NULL ? cfg->redis.parsed.host
+		                                   : "127.0.0.1",
+		    cfg->redis.parsed.port);
+	log_set_level(LOG_LVL_ERROR);
+	return store_new(cfg);
 }

@@ -1,6 +1,7 @@
 /*
  * cli -- what the command-line tools (apigw-keys, apigw-cache) share: the
- * argument loop, driven by each tool's tables of options and commands.
+ * argument loop, driven by each tool's tables of options and commands; the
+ * one-line error convention; loading the config; opening the store.
  *
  * A command line is
  *
@@ -12,11 +13,23 @@
  * for a command of its own (--help, --version) ends the parse at once and
  * needs no COMMAND.  What only one tool checks (a required ARG, options
  * that exclude each other) it checks after cli_args_parse().
+ *
+ * Every error a tool prints is one line "PROG: ..." on stderr, with
+ * control characters shown as '?', and the exit status is one of CLI_OK,
+ * CLI_USAGE or CLI_REDIS.
  */
 #ifndef APIGW_CLI_H
 #define APIGW_CLI_H
 
 #include <stddef.h>
+
+struct config;
+struct store;
+
+/* Exit statuses. */
+#define CLI_OK 0
+#define CLI_USAGE 1 /* usage error, bad value, bad config, ... */
+#define CLI_REDIS 2 /* Redis unreachable or failing */
 
 /* The longest excerpt of a bad argument cli_args_parse() quotes. */
 #define CLI_QUOTE_MAX 60
@@ -82,5 +95,38 @@ const char *cli_quote(
 /* Formats into err (errlen bytes); for error messages. */
 void cli_format(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
+
+/* Prints one line "PROG: ..." on stderr; control characters become '?'. */
+void cli_error(const char *prog, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/*
+ * Answers --help (prints usage) or, usage NULL, --version (prints
+ * "PROG VERSION") on stdout.  Returns what cli_flush() does for CLI_OK.
+ */
+int cli_help(const char *prog, const char *usage);
+
+/*
+ * Flushes stdout at the end of a run that would exit with rc.  Returns rc,
+ * or CLI_USAGE (reported) when rc was CLI_OK and the output was lost.
+ */
+int cli_flush(const char *prog, int rc);
+
+/*
+ * Loads the config at path, else $APIGW_CONFIG, else the installed
+ * default, printing the first error (and how many more).  Returns the
+ * config (the caller frees it with config_free) or NULL.
+ */
+struct config *cli_config_load(const char *prog, const char *path);
+
+/*
+ * Writes where Redis is into where ("redis at HOST:PORT" or
+ * "redis at unix:PATH"; never the URL: it may hold a password), for error
+ * messages, and opens the store for cfg with the log quieted (the store's
+ * own warnings would be a second line on stderr).  Returns the store (the
+ * caller frees it with store_free).
+ */
+struct store *cli_store_open(
+    const struct config *cfg, char *where, size_t wherelen);
 
 #endif
