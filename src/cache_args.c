@@ -1,12 +1,11 @@
 /*
  * cache_args -- the command line of apigw-cache (see cache_args.h).
  */
-#include <stdarg.h>
-#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cache_args.h"
+#include "cli.h"
 #include "config.h"
 #include "normalize.h"
 #include "router.h"
@@ -20,123 +19,72 @@ enum {
 	OPT_ROUTE = 1 << 4,
 };
 
-#define OPT_GLOBAL (OPT_CONFIG | OPT_HELP | OPT_VERSION)
-
-static const struct cache_option {
-	const char *name;
-	unsigned flag;
-	int has_value;
-} cache_options[] = {
-    {"--config", OPT_CONFIG, 1},
-    {"--help", OPT_HELP, 0},
-    {"-h", OPT_HELP, 0},
-    {"--version", OPT_VERSION, 0},
-    {"-V", OPT_VERSION, 0},
-    {"--json", OPT_JSON, 0},
-    {"--route", OPT_ROUTE, 1},
+static const struct cli_option cache_options[] = {
+    {"--config", OPT_CONFIG, 1, 0},
+    {"--help", OPT_HELP, 0, CACHE_CMD_HELP},
+    {"-h", OPT_HELP, 0, CACHE_CMD_HELP},
+    {"--version", OPT_VERSION, 0, CACHE_CMD_VERSION},
+    {"-V", OPT_VERSION, 0, CACHE_CMD_VERSION},
+    {"--json", OPT_JSON, 0, 0},
+    {"--route", OPT_ROUTE, 1, 0},
 };
 
-static const struct cache_command_def {
-	const char *name;
-	enum cache_command cmd;
-	unsigned options; /* accepted besides OPT_GLOBAL */
-	int takes_arg;    /* a positional argument */
-} cache_commands[] = {
-    {"purge", CACHE_CMD_PURGE, OPT_ROUTE, 1},
-    {"stats", CACHE_CMD_STATS, OPT_JSON, 0},
+static const struct cli_command cache_commands[] = {
+    {"purge", CACHE_CMD_PURGE, OPT_ROUTE, "PATH"},
+    {"stats", CACHE_CMD_STATS, OPT_JSON, NULL},
 };
 
 #define NITEMS(a) (sizeof(a) / sizeof((a)[0]))
 
-static void cache_args_error(struct cache_args *a, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void
-cache_args_error(struct cache_args *a, const char *fmt, ...)
+/* Stores option o (value v) in the cache_args ctx. */
+static int
+cache_args_set(void *ctx, const struct cli_option *o, const char *v)
 {
-	va_list ap;
+	struct cache_args *a = ctx;
 
-	va_start(ap, fmt);
-	vsnprintf(a->err, sizeof a->err, fmt, ap);
-	va_end(ap);
-}
-
-/*
- * Copies user input s (len bytes) into out for an error message: printable
- * ASCII only (anything else becomes '?'), cut at 60 characters.
- */
-static const char *
-cache_args_quote(const char *s, size_t len, char *out, size_t outlen)
-{
-	size_t i, o = 0;
-
-	for (i = 0; i < len && o + 4 < outlen; i++) {
-		if (i == 60) {
-			memcpy(out + o, "...", 3);
-			o += 3;
-			break;
-		}
-		out[o++] = (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : '?';
+	if (v == NULL) {
+		a->json = 1; /* --json is the only flag */
+		return 0;
 	}
-	out[o] = '\0';
-	return out;
-}
-
-/* Returns the option named by arg (up to '=' when it has one), or NULL. */
-static const struct cache_option *
-cache_args_option(const char *arg, const char **value)
-{
-	const char *eq = strchr(arg, '=');
-	size_t len = eq != NULL ? (size_t)(eq - arg) : strlen(arg);
-	size_t i;
-
-	*value = eq != NULL ? eq + 1 : NULL;
-	for (i = 0; i < NITEMS(cache_options); i++) {
-		if (strlen(cache_options[i].name) == len &&
-		    strncmp(cache_options[i].name, arg, len) == 0)
-			return &cache_options[i];
+	if (v[0] == '\0') {
+		cli_format(
+		    a->err, sizeof a->err, "option %s: empty value", o->name);
+		return -1;
 	}
-	return NULL;
+	if (o->flag == OPT_CONFIG)
+		a->config = v;
+	else
+		a->route = v;
+	return 0;
 }
 
-static const struct cache_command_def *
-cache_args_command(const char *name)
-{
-	size_t i;
-
-	for (i = 0; i < NITEMS(cache_commands); i++) {
-		if (strcmp(cache_commands[i].name, name) == 0)
-			return &cache_commands[i];
-	}
-	return NULL;
-}
+static const struct cli_spec cache_spec = {
+    .prog = "apigw-cache",
+    .options = cache_options,
+    .n_options = NITEMS(cache_options),
+    .commands = cache_commands,
+    .n_commands = NITEMS(cache_commands),
+    .global = OPT_CONFIG | OPT_HELP | OPT_VERSION,
+    .quote_max = CLI_QUOTE_MAX,
+    .set = cache_args_set,
+};
 
 /* Checks what only makes sense once the whole line is read. */
 static int
-cache_args_finish(struct cache_args *a, const struct cache_command_def *def,
-    unsigned seen, const char *pos)
+cache_args_finish(struct cache_args *a, const char *pos)
 {
 	const char *q;
-	size_t i;
 
-	for (i = 0; i < NITEMS(cache_options); i++) {
-		if ((seen & cache_options[i].flag) &&
-		    !(cache_options[i].flag & (OPT_GLOBAL | def->options))) {
-			cache_args_error(a, "%s: option %s does not apply",
-			    def->name, cache_options[i].name);
-			return -1;
-		}
-	}
 	if (a->cmd != CACHE_CMD_PURGE)
 		return 0;
 	if (pos != NULL && a->route != NULL) {
-		cache_args_error(a,
+		cli_format(a->err, sizeof a->err,
 		    "purge: give either PATH or --route "
 		    "PREFIX, not both");
 		return -1;
 	}
 	if (pos == NULL && a->route == NULL) {
-		cache_args_error(a,
+		cli_format(a->err, sizeof a->err,
 		    "purge: missing PATH or --route PREFIX "
 		    "(try 'apigw-cache --help')");
 		return -1;
@@ -144,7 +92,8 @@ cache_args_finish(struct cache_args *a, const struct cache_command_def *def,
 	if (pos == NULL)
 		return 0;
 	if (strlen(pos) > CACHE_ARGS_TARGET_MAX) {
-		cache_args_error(a, "purge: PATH is longer than %d bytes",
+		cli_format(a->err, sizeof a->err,
+		    "purge: PATH is longer than %d bytes",
 		    CACHE_ARGS_TARGET_MAX);
 		return -1;
 	}
@@ -158,100 +107,16 @@ cache_args_finish(struct cache_args *a, const struct cache_command_def *def,
 int
 cache_args_parse(int argc, char *const *argv, struct cache_args *a)
 {
-	const struct cache_command_def *def = NULL;
-	const struct cache_option *o;
-	const char *arg, *v, *pos = NULL;
-	char q[80];
-	unsigned seen = 0;
-	int i, options_done = 0;
+	struct cli_line line;
+	int rc;
 
 	memset(a, 0, sizeof *a);
-	for (i = 1; i < argc; i++) {
-		arg = argv[i];
-		if (!options_done && strcmp(arg, "--") == 0) {
-			options_done = 1;
-			continue;
-		}
-		if (options_done || arg[0] != '-' || arg[1] == '\0') {
-			if (def == NULL) {
-				def = cache_args_command(arg);
-				if (def == NULL) {
-					cache_args_error(a,
-					    "unknown command '%s' (try "
-					    "'apigw-cache --help')",
-					    cache_args_quote(
-					        arg, strlen(arg), q, sizeof q));
-					return -1;
-				}
-				continue;
-			}
-			if (!def->takes_arg || pos != NULL) {
-				cache_args_error(a,
-				    "%s: unexpected argument '%s'", def->name,
-				    cache_args_quote(
-				        arg, strlen(arg), q, sizeof q));
-				return -1;
-			}
-			pos = arg;
-			continue;
-		}
-
-		o = cache_args_option(arg, &v);
-		if (o == NULL) {
-			cache_args_error(a,
-			    "unknown option '%s' (try 'apigw-cache --help')",
-			    cache_args_quote(arg, strlen(arg), q, sizeof q));
-			return -1;
-		}
-		if (o->flag == OPT_HELP || o->flag == OPT_VERSION) {
-			if (v != NULL) {
-				cache_args_error(
-				    a, "option %s takes no value", o->name);
-				return -1;
-			}
-			a->cmd = o->flag == OPT_HELP ? CACHE_CMD_HELP
-			                             : CACHE_CMD_VERSION;
-			return 0;
-		}
-		if (seen & o->flag) {
-			cache_args_error(a, "option %s given twice", o->name);
-			return -1;
-		}
-		seen |= o->flag;
-		if (!o->has_value) {
-			if (v != NULL) {
-				cache_args_error(
-				    a, "option %s takes no value", o->name);
-				return -1;
-			}
-			a->json = 1; /* --json is the only flag */
-			continue;
-		}
-		if (v == NULL) {
-			if (i + 1 == argc) {
-				cache_args_error(
-				    a, "option %s needs a value", o->name);
-				return -1;
-			}
-			v = argv[++i];
-		}
-		if (v[0] == '\0') {
-			cache_args_error(a, "option %s: empty value", o->name);
-			return -1;
-		}
-		if (o->flag == OPT_CONFIG)
-			a->config = v;
-		else
-			a->route = v;
-	}
-
-	if (def == NULL) {
-		cache_args_error(
-		    a, "missing command (try 'apigw-cache --help')");
-		return -1;
-	}
-	a->cmd = def->cmd;
-	return cache_args_finish(a, def, seen, pos);
+	rc = cli_args_parse(
+	    &cache_spec, argc, argv, a, &line, a->err, sizeof a->err);
+	a->cmd = (enum cache_command)line.cmd;
+	if (rc == 0 && line.def != NULL)
+		rc = cache_args_finish(a, line.pos);
+	return rc;
 }
 
 /* The route whose prefix is exactly prefix, or NULL.  Borrowed from cfg. */
@@ -279,36 +144,38 @@ cache_args_resolve(
 	if (a->route != NULL) {
 		t->route = cache_args_route(cfg, a->route);
 		if (t->route == NULL) {
-			cache_args_error(a,
+			cli_format(a->err, sizeof a->err,
 			    "purge: no route has the prefix '%s' (give it "
 			    "exactly as configured)",
-			    cache_args_quote(
-			        a->route, strlen(a->route), q, sizeof q));
+			    cli_quote(a->route, strlen(a->route), CLI_QUOTE_MAX,
+			        q, sizeof q));
 			goto out;
 		}
 	} else {
 		nr = normalize_path(a->target, a->path_len, &t->path);
 		if (nr != NORMALIZE_OK) {
-			cache_args_error(a, "purge: PATH '%s' is invalid: %s",
-			    cache_args_quote(
-			        a->target, a->path_len, q, sizeof q),
+			cli_format(a->err, sizeof a->err,
+			    "purge: PATH '%s' is invalid: %s",
+			    cli_quote(a->target, a->path_len, CLI_QUOTE_MAX, q,
+			        sizeof q),
 			    normalize_strerror(nr));
 			goto out;
 		}
 		t->query = a->query;
 		t->route = router_match(cfg, t->path);
 		if (t->route == NULL) {
-			cache_args_error(a, "purge: no route matches '%s'",
-			    cache_args_quote(
-			        t->path, strlen(t->path), q, sizeof q));
+			cli_format(a->err, sizeof a->err,
+			    "purge: no route matches '%s'",
+			    cli_quote(t->path, strlen(t->path), CLI_QUOTE_MAX,
+			        q, sizeof q));
 			goto out;
 		}
 	}
 	if (t->route->cache_ttl_s <= 0) {
-		cache_args_error(a,
+		cli_format(a->err, sizeof a->err,
 		    "purge: route '%s' does not cache (its cache_ttl_s is 0)",
-		    cache_args_quote(
-		        t->route->prefix, t->route->prefix_len, p, sizeof p));
+		    cli_quote(t->route->prefix, t->route->prefix_len,
+		        CLI_QUOTE_MAX, p, sizeof p));
 		goto out;
 	}
 	rc = 0;

@@ -20,7 +20,6 @@
  * one line "apigw-cache: ..." on stderr; results go to stdout.
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -29,22 +28,17 @@
 #include "buf.h"
 #include "cache_args.h"
 #include "cache_index.h"
+#include "cli.h"
 #include "config.h"
 #include "keyspace.h"
-#include "log.h"
 #include "store.h"
 #include "xalloc.h"
 
-#ifndef PACKAGE_VERSION
-#define PACKAGE_VERSION "unknown"
-#endif
 #ifndef SYSCONFDIR
 #define SYSCONFDIR "/etc"
 #endif
 
-#define CLI_OK 0
-#define CLI_USAGE 1
-#define CLI_REDIS 2
+#define PROG "apigw-cache"
 
 /* Members asked for per ZSCAN or ZRANGE page (a hint for ZSCAN). */
 #define CLI_PAGE 500
@@ -74,28 +68,6 @@ static const char cli_usage[] =
     "Exit status: 0 ok; 1 usage error, unknown or uncached route, bad PATH "
     "or\n"
     "bad config; 2 Redis unreachable.\n";
-
-static void cli_error(const char *fmt, ...)
-    __attribute__((format(printf, 1, 2)));
-
-/* Prints one line "apigw-cache: ..." on stderr; control characters become
- * '?'. */
-static void
-cli_error(const char *fmt, ...)
-{
-	char line[1024];
-	va_list ap;
-	size_t i;
-
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof line, fmt, ap);
-	va_end(ap);
-	for (i = 0; line[i] != '\0'; i++) {
-		if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f)
-			line[i] = '?';
-	}
-	fprintf(stderr, "apigw-cache: %s\n", line);
-}
 
 /* Where Redis is, for error messages (never the URL: it may hold a password).
  */
@@ -127,7 +99,7 @@ cli_exec(struct cli *c, const struct store_cmd *cmds, size_t n,
 	if (store_exec(c->s, cmds, n, b, &why) == -1) {
 		if (why == NULL || why[0] == '\0')
 			why = "redis: unreachable";
-		cli_error("%s%s (%s)",
+		cli_error(PROG, "%s%s (%s)",
 		    strncasecmp(why, "redis", 5) == 0 ? "" : "redis: ", why,
 		    cli_redis_where);
 		return CLI_REDIS;
@@ -135,7 +107,7 @@ cli_exec(struct cli *c, const struct store_cmd *cmds, size_t n,
 	for (i = 0; i < n; i++) {
 		v = store_batch_reply(b, i);
 		if (v->type == STORE_ERR) {
-			cli_error("redis: %.200s (%s)",
+			cli_error(PROG, "redis: %.200s (%s)",
 			    v->str != NULL ? v->str : "error", cli_redis_where);
 			return CLI_REDIS;
 		}
@@ -164,8 +136,8 @@ cli_scan_reply(const struct store_val *v, char cursor[32])
 	if (v->type != STORE_ARR || v->n != 2 || v->elem[0].type != STORE_STR ||
 	    v->elem[0].len == 0 || v->elem[0].len >= 32 ||
 	    v->elem[1].type != STORE_ARR || v->elem[1].n % 2 != 0) {
-		cli_error(
-		    "redis: unexpected reply to ZSCAN (%s)", cli_redis_where);
+		cli_error(PROG, "redis: unexpected reply to ZSCAN (%s)",
+		    cli_redis_where);
 		return NULL;
 	}
 	memcpy(cursor, v->elem[0].str, v->elem[0].len + 1);
@@ -404,7 +376,8 @@ cli_redis_now_ms(struct cli *c)
 		goto bad;
 	return s * 1000 + us / 1000;
 bad:
-	cli_error("redis: unexpected reply to TIME (%s)", cli_redis_where);
+	cli_error(
+	    PROG, "redis: unexpected reply to TIME (%s)", cli_redis_where);
 	return -1;
 }
 
@@ -439,8 +412,8 @@ cli_stats(struct cli *c, int json)
 		goto out;
 	v = store_batch_reply(&c->rep, 1);
 	if (v->type != STORE_INT) {
-		cli_error(
-		    "redis: unexpected reply to ZCARD (%s)", cli_redis_where);
+		cli_error(PROG, "redis: unexpected reply to ZCARD (%s)",
+		    cli_redis_where);
 		goto out;
 	}
 	entries = v->i;
@@ -457,7 +430,8 @@ cli_stats(struct cli *c, int json)
 			goto out;
 		v = store_batch_reply(&c->page, 0);
 		if (v->type != STORE_ARR) {
-			cli_error("redis: unexpected reply to ZRANGE (%s)",
+			cli_error(PROG,
+			    "redis: unexpected reply to ZRANGE (%s)",
 			    cli_redis_where);
 			goto out;
 		}
@@ -493,29 +467,6 @@ out:
 	return rc;
 }
 
-/* Loads the config, printing the first error (and how many more). */
-static struct config *
-cli_config(const char *path)
-{
-	struct config_errors errs;
-	struct config *cfg;
-
-	memset(&errs, 0, sizeof errs);
-	cfg = config_load(path, &errs);
-	if (cfg == NULL) {
-		if (errs.n == 0)
-			cli_error("%s: cannot load the configuration", path);
-		else if (errs.n == 1)
-			cli_error("%s", errs.msg[0]);
-		else
-			cli_error("%s (and %zu more errors; see apigw "
-			          "--check-config)",
-			    errs.msg[0], errs.n - 1);
-	}
-	config_errors_cleanup(&errs);
-	return cfg;
-}
-
 int
 main(int argc, char **argv)
 {
@@ -523,7 +474,6 @@ main(int argc, char **argv)
 	struct cache_target t;
 	struct config *cfg = NULL;
 	struct cli c;
-	const char *path;
 	int rc = CLI_USAGE;
 
 	memset(&t, 0, sizeof t);
@@ -534,60 +484,31 @@ main(int argc, char **argv)
 	store_batch_init(&c.top);
 
 	if (cache_args_parse(argc, argv, &a) == -1) {
-		cli_error("%s", a.err);
+		cli_error(PROG, "%s", a.err);
 		goto out;
 	}
-	if (a.cmd == CACHE_CMD_HELP) {
-		fputs(cli_usage, stdout);
-		rc = CLI_OK;
-		goto flush;
-	}
-	if (a.cmd == CACHE_CMD_VERSION) {
-		printf("apigw-cache %s\n", PACKAGE_VERSION);
-		rc = CLI_OK;
-		goto flush;
+	if (a.cmd == CACHE_CMD_HELP || a.cmd == CACHE_CMD_VERSION) {
+		rc = cli_help(PROG, a.cmd == CACHE_CMD_HELP ? cli_usage : NULL);
+		goto out;
 	}
 
-	path = a.config;
-	if (path == NULL)
-		path = getenv("APIGW_CONFIG");
-	if (path == NULL || path[0] == '\0')
-		path = SYSCONFDIR "/apigw/apigw.conf";
-	cfg = cli_config(path);
+	cfg = cli_config_load(PROG, a.config);
 	if (cfg == NULL)
 		goto out;
 	if (a.cmd == CACHE_CMD_PURGE && cache_args_resolve(cfg, &a, &t) == -1) {
-		cli_error("%s", a.err);
+		cli_error(PROG, "%s", a.err);
 		goto out;
 	}
 	c.prefix = cfg->redis.key_prefix;
 	keyspace_cache_live(&c.live, c.prefix);
-	if (cfg->redis.parsed.unix_path != NULL)
-		snprintf(cli_redis_where, sizeof cli_redis_where,
-		    "redis at unix:%s", cfg->redis.parsed.unix_path);
-	else
-		snprintf(cli_redis_where, sizeof cli_redis_where,
-		    "redis at %s:%d",
-		    cfg->redis.parsed.host != NULL ? cfg->redis.parsed.host
-		                                   : "127.0.0.1",
-		    cfg->redis.parsed.port);
-	/* The store's own warnings would be a second line on stderr. */
-	log_set_level(LOG_LVL_ERROR);
-	c.s = store_new(cfg);
+	c.s = cli_store_open(cfg, cli_redis_where, sizeof cli_redis_where);
 
 	switch (a.cmd) {
 	case CACHE_CMD_PURGE: rc = cli_purge(&c, &t); break;
 	case CACHE_CMD_STATS: rc = cli_stats(&c, a.json); break;
-	default: cli_error("internal error: no command"); break;
+	default: cli_error(PROG, "internal error: no command"); break;
 	}
-flush:
-	if (fflush(stdout) == EOF || ferror(stdout)) {
-		if (rc == CLI_OK) {
-			cli_error(
-			    "error writing to stdout: %s", strerror(errno));
-			rc = CLI_USAGE;
-		}
-	}
+	rc = cli_flush(PROG, rc);
 out:
 	store_free(c.s);
 	store_batch_cleanup(&c.page);

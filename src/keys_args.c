@@ -1,10 +1,9 @@
 /*
  * keys_args -- the command line of apigw-keys (see keys_args.h).
  */
-#include <stdarg.h>
-#include <stdio.h>
 #include <string.h>
 
+#include "cli.h"
 #include "config.h"
 #include "keys_args.h"
 
@@ -25,38 +24,28 @@ enum {
 	OPT_NO_EXPIRY = 1 << 12,
 };
 
-#define OPT_GLOBAL (OPT_CONFIG | OPT_HELP | OPT_VERSION)
 #define OPT_LIMITS (OPT_RPS | OPT_RPM | OPT_RPH | OPT_RPD)
 #define OPT_POLICY (OPT_LIMITS | OPT_BURST | OPT_ALGORITHM)
 
-static const struct keys_option {
-	const char *name;
-	unsigned flag;
-	int has_value;
-} keys_options[] = {
-    {"--config", OPT_CONFIG, 1},
-    {"--help", OPT_HELP, 0},
-    {"-h", OPT_HELP, 0},
-    {"--version", OPT_VERSION, 0},
-    {"-V", OPT_VERSION, 0},
-    {"--json", OPT_JSON, 0},
-    {"--requests-per-second", OPT_RPS, 1},
-    {"--requests-per-minute", OPT_RPM, 1},
-    {"--requests-per-hour", OPT_RPH, 1},
-    {"--requests-per-day", OPT_RPD, 1},
-    {"--burst", OPT_BURST, 1},
-    {"--algorithm", OPT_ALGORITHM, 1},
-    {"--expires-in", OPT_EXPIRES_IN, 1},
-    {"--no-policy", OPT_NO_POLICY, 0},
-    {"--no-expiry", OPT_NO_EXPIRY, 0},
+static const struct cli_option keys_options[] = {
+    {"--config", OPT_CONFIG, 1, 0},
+    {"--help", OPT_HELP, 0, KEYS_CMD_HELP},
+    {"-h", OPT_HELP, 0, KEYS_CMD_HELP},
+    {"--version", OPT_VERSION, 0, KEYS_CMD_VERSION},
+    {"-V", OPT_VERSION, 0, KEYS_CMD_VERSION},
+    {"--json", OPT_JSON, 0, 0},
+    {"--requests-per-second", OPT_RPS, 1, 0},
+    {"--requests-per-minute", OPT_RPM, 1, 0},
+    {"--requests-per-hour", OPT_RPH, 1, 0},
+    {"--requests-per-day", OPT_RPD, 1, 0},
+    {"--burst", OPT_BURST, 1, 0},
+    {"--algorithm", OPT_ALGORITHM, 1, 0},
+    {"--expires-in", OPT_EXPIRES_IN, 1, 0},
+    {"--no-policy", OPT_NO_POLICY, 0, 0},
+    {"--no-expiry", OPT_NO_EXPIRY, 0, 0},
 };
 
-static const struct keys_command_def {
-	const char *name;
-	enum keys_command cmd;
-	unsigned options; /* accepted besides OPT_GLOBAL */
-	const char *arg;  /* the positional argument, or NULL */
-} keys_commands[] = {
+static const struct cli_command keys_commands[] = {
     {"create", KEYS_CMD_CREATE, OPT_POLICY | OPT_EXPIRES_IN, "NAME"},
     {"list", KEYS_CMD_LIST, OPT_JSON, NULL},
     {"show", KEYS_CMD_SHOW, OPT_JSON, "ID"},
@@ -68,39 +57,8 @@ static const struct keys_command_def {
 
 #define NITEMS(a) (sizeof(a) / sizeof((a)[0]))
 
-static void keys_args_error(struct keys_args *a, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-
-static void
-keys_args_error(struct keys_args *a, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(a->err, sizeof a->err, fmt, ap);
-	va_end(ap);
-}
-
-/*
- * Copies user input s into out for an error message: printable ASCII only
- * (anything else becomes '?'), cut at 40 characters.
- */
-static const char *
-keys_args_quote(const char *s, char *out, size_t outlen)
-{
-	size_t i, o = 0;
-
-	for (i = 0; s[i] != '\0' && o + 4 < outlen; i++) {
-		if (i == 40) {
-			memcpy(out + o, "...", 3);
-			o += 3;
-			break;
-		}
-		out[o++] = (s[i] >= 0x20 && s[i] < 0x7f) ? s[i] : '?';
-	}
-	out[o] = '\0';
-	return out;
-}
+/* Bad values are quoted in messages up to this many characters. */
+#define KEYS_ARGS_QUOTE_MAX 40
 
 int
 keys_args_count(const char *s, long *out)
@@ -178,26 +136,9 @@ keys_args_has_policy(const struct keys_args *a)
 	return a->burst > 0 || a->algorithm_set || a->no_policy;
 }
 
-/* Returns the option named by arg (up to '=' when it has one), or NULL. */
-static const struct keys_option *
-keys_args_option(const char *arg, const char **value)
-{
-	const char *eq = strchr(arg, '=');
-	size_t len = eq != NULL ? (size_t)(eq - arg) : strlen(arg);
-	size_t i;
-
-	*value = eq != NULL ? eq + 1 : NULL;
-	for (i = 0; i < NITEMS(keys_options); i++) {
-		if (strlen(keys_options[i].name) == len &&
-		    strncmp(keys_options[i].name, arg, len) == 0)
-			return &keys_options[i];
-	}
-	return NULL;
-}
-
 /* Stores the value of option o in a.  Returns 0 or -1 with a->err. */
 static int
-keys_args_value(struct keys_args *a, const struct keys_option *o, const char *v)
+keys_args_value(struct keys_args *a, const struct cli_option *o, const char *v)
 {
 	char q[64];
 	int w = -1;
@@ -205,7 +146,8 @@ keys_args_value(struct keys_args *a, const struct keys_option *o, const char *v)
 	switch (o->flag) {
 	case OPT_CONFIG:
 		if (v[0] == '\0') {
-			keys_args_error(a, "--config: empty file name");
+			cli_format(
+			    a->err, sizeof a->err, "--config: empty file name");
 			return -1;
 		}
 		a->config = v;
@@ -217,71 +159,81 @@ keys_args_value(struct keys_args *a, const struct keys_option *o, const char *v)
 	case OPT_BURST: break;
 	case OPT_ALGORITHM:
 		if (rl_algorithm_parse(v, &a->algorithm) == -1) {
-			keys_args_error(a,
+			cli_format(a->err, sizeof a->err,
 			    "--algorithm: '%s' is not one of "
 			    "sliding_window, token_bucket, fixed_window, gcra",
-			    keys_args_quote(v, q, sizeof q));
+			    cli_quote(v, strlen(v), KEYS_ARGS_QUOTE_MAX, q,
+			        sizeof q));
 			return -1;
 		}
 		a->algorithm_set = 1;
 		return 0;
 	case OPT_EXPIRES_IN:
 		if (keys_args_duration(v, &a->expires_in_s) == -1) {
-			keys_args_error(a,
+			cli_format(a->err, sizeof a->err,
 			    "--expires-in: '%s' is not a "
 			    "duration from 1s to 36500d (N, Ns, Nm, Nh or Nd)",
-			    keys_args_quote(v, q, sizeof q));
+			    cli_quote(v, strlen(v), KEYS_ARGS_QUOTE_MAX, q,
+			        sizeof q));
 			return -1;
 		}
 		return 0;
 	default: return 0;
 	}
 	if (keys_args_count(v, w >= 0 ? &a->limit[w] : &a->burst) == -1) {
-		keys_args_error(a,
+		cli_format(a->err, sizeof a->err,
 		    "%s: '%s' is not a whole number from 1 to "
 		    "%ld",
-		    o->name, keys_args_quote(v, q, sizeof q),
+		    o->name,
+		    cli_quote(v, strlen(v), KEYS_ARGS_QUOTE_MAX, q, sizeof q),
 		    KEYS_ARGS_COUNT_MAX);
 		return -1;
 	}
 	return 0;
 }
 
-static const struct keys_command_def *
-keys_args_command(const char *name)
+/* Stores option o (value v, NULL for a flag) in the keys_args ctx. */
+static int
+keys_args_set(void *ctx, const struct cli_option *o, const char *v)
 {
-	size_t i;
+	struct keys_args *a = ctx;
 
-	for (i = 0; i < NITEMS(keys_commands); i++) {
-		if (strcmp(keys_commands[i].name, name) == 0)
-			return &keys_commands[i];
-	}
-	return NULL;
+	if (v != NULL)
+		return keys_args_value(a, o, v);
+	if (o->flag == OPT_JSON)
+		a->json = 1;
+	else if (o->flag == OPT_NO_POLICY)
+		a->no_policy = 1;
+	else if (o->flag == OPT_NO_EXPIRY)
+		a->no_expiry = 1;
+	return 0;
 }
+
+static const struct cli_spec keys_spec = {
+    .prog = "apigw-keys",
+    .options = keys_options,
+    .n_options = NITEMS(keys_options),
+    .commands = keys_commands,
+    .n_commands = NITEMS(keys_commands),
+    .global = OPT_CONFIG | OPT_HELP | OPT_VERSION,
+    .quote_max = KEYS_ARGS_QUOTE_MAX,
+    .set = keys_args_set,
+};
 
 /* Checks what only makes sense once the whole line is read. */
 static int
-keys_args_finish(struct keys_args *a, const struct keys_command_def *def,
+keys_args_finish(struct keys_args *a, const struct cli_command *def,
     unsigned seen, const char *pos)
 {
-	size_t i;
-
-	for (i = 0; i < NITEMS(keys_options); i++) {
-		if ((seen & keys_options[i].flag) &&
-		    !(keys_options[i].flag & (OPT_GLOBAL | def->options))) {
-			keys_args_error(a, "%s: option %s does not apply",
-			    def->name, keys_options[i].name);
-			return -1;
-		}
-	}
 	if (def->arg != NULL && pos == NULL) {
-		keys_args_error(a, "%s: missing %s (try 'apigw-keys --help')",
-		    def->name, def->arg);
+		cli_format(a->err, sizeof a->err,
+		    "%s: missing %s (try 'apigw-keys --help')", def->name,
+		    def->arg);
 		return -1;
 	}
 	if (a->cmd == KEYS_CMD_CREATE) {
 		if (!keys_args_name_ok(pos)) {
-			keys_args_error(a,
+			cli_format(a->err, sizeof a->err,
 			    "create: NAME must be 1 to %d "
 			    "printable ASCII characters",
 			    KEYS_ARGS_NAME_MAX);
@@ -293,7 +245,7 @@ keys_args_finish(struct keys_args *a, const struct keys_command_def *def,
 	}
 	if (a->cmd == KEYS_CMD_CREATE && !(seen & OPT_LIMITS) &&
 	    (seen & (OPT_BURST | OPT_ALGORITHM))) {
-		keys_args_error(a,
+		cli_format(a->err, sizeof a->err,
 		    "create: %s needs at least one "
 		    "--requests-per-* flag",
 		    (seen & OPT_BURST) ? "--burst" : "--algorithm");
@@ -301,13 +253,13 @@ keys_args_finish(struct keys_args *a, const struct keys_command_def *def,
 	}
 	if (a->cmd == KEYS_CMD_UPDATE) {
 		if ((seen & OPT_NO_POLICY) && (seen & OPT_POLICY)) {
-			keys_args_error(a,
+			cli_format(a->err, sizeof a->err,
 			    "update: --no-policy cannot be "
 			    "combined with policy flags");
 			return -1;
 		}
 		if ((seen & OPT_NO_EXPIRY) && (seen & OPT_EXPIRES_IN)) {
-			keys_args_error(a,
+			cli_format(a->err, sizeof a->err,
 			    "update: --no-expiry cannot be "
 			    "combined with --expires-in");
 			return -1;
@@ -315,7 +267,7 @@ keys_args_finish(struct keys_args *a, const struct keys_command_def *def,
 		if (!(seen &
 		        (OPT_POLICY | OPT_NO_POLICY | OPT_EXPIRES_IN |
 		            OPT_NO_EXPIRY))) {
-			keys_args_error(a,
+			cli_format(a->err, sizeof a->err,
 			    "update: nothing to change (give "
 			    "policy flags, --no-policy, --expires-in or "
 			    "--no-expiry)");
@@ -328,97 +280,14 @@ keys_args_finish(struct keys_args *a, const struct keys_command_def *def,
 int
 keys_args_parse(int argc, char *const *argv, struct keys_args *a)
 {
-	const struct keys_command_def *def = NULL;
-	const struct keys_option *o;
-	const char *arg, *v, *pos = NULL;
-	char q[64];
-	unsigned seen = 0;
-	int i, options_done = 0;
+	struct cli_line line;
+	int rc;
 
 	memset(a, 0, sizeof *a);
-	for (i = 1; i < argc; i++) {
-		arg = argv[i];
-		if (!options_done && strcmp(arg, "--") == 0) {
-			options_done = 1;
-			continue;
-		}
-		if (options_done || arg[0] != '-' || arg[1] == '\0') {
-			if (def == NULL) {
-				def = keys_args_command(arg);
-				if (def == NULL) {
-					keys_args_error(a,
-					    "unknown command "
-					    "'%s' (try 'apigw-keys --help')",
-					    keys_args_quote(arg, q, sizeof q));
-					return -1;
-				}
-				continue;
-			}
-			if (def->arg == NULL || pos != NULL) {
-				keys_args_error(a,
-				    "%s: unexpected argument "
-				    "'%s'",
-				    def->name,
-				    keys_args_quote(arg, q, sizeof q));
-				return -1;
-			}
-			pos = arg;
-			continue;
-		}
-
-		o = keys_args_option(arg, &v);
-		if (o == NULL) {
-			keys_args_error(a,
-			    "unknown option '%s' (try "
-			    "'apigw-keys --help')",
-			    keys_args_quote(arg, q, sizeof q));
-			return -1;
-		}
-		if (o->flag == OPT_HELP || o->flag == OPT_VERSION) {
-			if (v != NULL) {
-				keys_args_error(
-				    a, "option %s takes no value", o->name);
-				return -1;
-			}
-			a->cmd = o->flag == OPT_HELP ? KEYS_CMD_HELP
-			                             : KEYS_CMD_VERSION;
-			return 0;
-		}
-		if (seen & o->flag) {
-			keys_args_error(a, "option %s given twice", o->name);
-			return -1;
-		}
-		seen |= o->flag;
-		if (!o->has_value) {
-			if (v != NULL) {
-				keys_args_error(
-				    a, "option %s takes no value", o->name);
-				return -1;
-			}
-			if (o->flag == OPT_JSON)
-				a->json = 1;
-			else if (o->flag == OPT_NO_POLICY)
-				a->no_policy = 1;
-			else if (o->flag == OPT_NO_EXPIRY)
-				a->no_expiry = 1;
-			continue;
-		}
-		if (v == NULL) {
-			if (i + 1 == argc) {
-				keys_args_error(
-				    a, "option %s needs a value", o->name);
-				return -1;
-			}
-			v = argv[++i];
-		}
-		if (keys_args_value(a, o, v) == -1)
-			return -1;
-	}
-
-	if (def == NULL) {
-		keys_args_error(a, "missing command (try 'apigw-keys --help')");
-		return -1;
-	}
-	a->cmd = def->cmd;
-	return keys_args_finish(a, def, seen, pos);
+	rc = cli_args_parse(
+	    &keys_spec, argc, argv, a, &line, a->err, sizeof a->err);
+	a->cmd = (enum keys_command)line.cmd;
+	if (rc == 0 && line.def != NULL)
+		rc = keys_args_finish(a, line.def, line.seen, line.pos);
+	return rc;
 }

@@ -11,7 +11,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,23 +20,18 @@
 #include <json-c/json.h>
 
 #include "buf.h"
+#include "cli.h"
 #include "config.h"
 #include "keys.h"
 #include "keys_args.h"
-#include "log.h"
 #include "store.h"
 #include "xalloc.h"
 
-#ifndef PACKAGE_VERSION
-#define PACKAGE_VERSION "unknown"
-#endif
 #ifndef SYSCONFDIR
 #define SYSCONFDIR "/etc"
 #endif
 
-#define CLI_OK 0
-#define CLI_USAGE 1
-#define CLI_REDIS 2
+#define PROG "apigw-keys"
 
 static const char cli_usage[] =
     "usage: apigw-keys [--config FILE] COMMAND [ARGS]\n"
@@ -78,37 +72,16 @@ static const char cli_usage[] =
     "Exit status: 0 ok; 1 usage error, bad value, unknown id or bad config;\n"
     "2 Redis unreachable.\n";
 
-static void cli_error(const char *fmt, ...)
-    __attribute__((format(printf, 1, 2)));
-
-/* Prints one line "apigw-keys: ..." on stderr; control characters become '?'.
- */
-static void
-cli_error(const char *fmt, ...)
-{
-	char line[1024];
-	va_list ap;
-	size_t i;
-
-	va_start(ap, fmt);
-	vsnprintf(line, sizeof line, fmt, ap);
-	va_end(ap);
-	for (i = 0; line[i] != '\0'; i++) {
-		if ((unsigned char)line[i] < 0x20 || line[i] == 0x7f)
-			line[i] = '?';
-	}
-	fprintf(stderr, "apigw-keys: %s\n", line);
-}
-
 /* Reports an unknown id without ever echoing raw control characters. */
 static int
 cli_not_found(const char *id)
 {
 	if (keys_id_ok(id))
-		cli_error("no key with id %s", id);
+		cli_error(PROG, "no key with id %s", id);
 	else
-		cli_error("no key with id '%.40s' (an id is %d lower-case hex "
-		          "digits)",
+		cli_error(PROG,
+		    "no key with id '%.40s' (an id is %d lower-case hex "
+		    "digits)",
 		    id, KEYS_ID_LEN);
 	return CLI_USAGE;
 }
@@ -125,8 +98,8 @@ cli_result(int rc, const char *id, const char *why)
 		return CLI_OK;
 	if (rc == 1)
 		return cli_not_found(id);
-	cli_error(
-	    "%s (%s)", why != NULL ? why : "redis: failed", cli_redis_where);
+	cli_error(PROG, "%s (%s)", why != NULL ? why : "redis: failed",
+	    cli_redis_where);
 	return CLI_REDIS;
 }
 
@@ -287,7 +260,8 @@ cli_create(struct store *s, const char *prefix, const struct keys_args *a)
 	signal(SIGPIPE, SIG_IGN);
 	werr = printf("%s\n", secret) < 0 || fflush(stdout) == EOF;
 	if (werr) {
-		cli_error("cannot write the key to stdout: %s; key not kept",
+		cli_error(PROG,
+		    "cannot write the key to stdout: %s; key not kept",
 		    strerror(errno));
 		(void)keys_delete(s, prefix, r.id, &ignored);
 		rc = CLI_USAGE;
@@ -436,8 +410,9 @@ cli_update(
 		if (keys_args_has_policy(a))
 			cli_apply_policy(a, &r.policy);
 		if (!r.policy.present && (a->burst > 0 || a->algorithm_set)) {
-			cli_error("update: key %s has no own policy: give at "
-			          "least one --requests-per-* flag",
+			cli_error(PROG,
+			    "update: key %s has no own policy: give at "
+			    "least one --requests-per-* flag",
 			    r.id);
 			rc = CLI_USAGE;
 			goto out;
@@ -486,81 +461,36 @@ cli_std_fds(void)
 	return closed;
 }
 
-/* Loads the config, printing the first error (and how many more). */
-static struct config *
-cli_config(const char *path)
-{
-	struct config_errors errs;
-	struct config *cfg;
-
-	memset(&errs, 0, sizeof errs);
-	cfg = config_load(path, &errs);
-	if (cfg == NULL) {
-		if (errs.n == 0)
-			cli_error("%s: cannot load the configuration", path);
-		else if (errs.n == 1)
-			cli_error("%s", errs.msg[0]);
-		else
-			cli_error("%s (and %zu more errors; see apigw "
-			          "--check-config)",
-			    errs.msg[0], errs.n - 1);
-	}
-	config_errors_cleanup(&errs);
-	return cfg;
-}
-
 int
 main(int argc, char **argv)
 {
 	struct keys_args a;
 	struct config *cfg = NULL;
 	struct store *s = NULL;
-	const char *path, *prefix;
+	const char *prefix;
 	int rc = CLI_USAGE, closed;
 
 	closed = cli_std_fds();
 	if (keys_args_parse(argc, argv, &a) == -1) {
-		cli_error("%s", a.err);
+		cli_error(PROG, "%s", a.err);
 		goto out;
 	}
-	if (a.cmd == KEYS_CMD_HELP) {
-		fputs(cli_usage, stdout);
-		rc = CLI_OK;
-		goto flush;
-	}
-	if (a.cmd == KEYS_CMD_VERSION) {
-		printf("apigw-keys %s\n", PACKAGE_VERSION);
-		rc = CLI_OK;
-		goto flush;
+	if (a.cmd == KEYS_CMD_HELP || a.cmd == KEYS_CMD_VERSION) {
+		rc = cli_help(PROG, a.cmd == KEYS_CMD_HELP ? cli_usage : NULL);
+		goto out;
 	}
 
 	if (a.cmd == KEYS_CMD_CREATE && (closed & 2)) {
-		cli_error(
+		cli_error(PROG,
 		    "standard output is closed: the new key would be lost");
 		goto out;
 	}
 
-	path = a.config;
-	if (path == NULL)
-		path = getenv("APIGW_CONFIG");
-	if (path == NULL || path[0] == '\0')
-		path = SYSCONFDIR "/apigw/apigw.conf";
-	cfg = cli_config(path);
+	cfg = cli_config_load(PROG, a.config);
 	if (cfg == NULL)
 		goto out;
 	prefix = cfg->redis.key_prefix;
-	if (cfg->redis.parsed.unix_path != NULL)
-		snprintf(cli_redis_where, sizeof cli_redis_where,
-		    "redis at unix:%s", cfg->redis.parsed.unix_path);
-	else
-		snprintf(cli_redis_where, sizeof cli_redis_where,
-		    "redis at %s:%d",
-		    cfg->redis.parsed.host != NULL ? cfg->redis.parsed.host
-		                                   : "127.0.0.1",
-		    cfg->redis.parsed.port);
-	/* The store's own warnings would be a second line on stderr. */
-	log_set_level(LOG_LVL_ERROR);
-	s = store_new(cfg);
+	s = cli_store_open(cfg, cli_redis_where, sizeof cli_redis_where);
 
 	switch (a.cmd) {
 	case KEYS_CMD_CREATE: rc = cli_create(s, prefix, &a); break;
@@ -569,16 +499,9 @@ main(int argc, char **argv)
 	case KEYS_CMD_REVOKE: rc = cli_update(s, prefix, &a, 1); break;
 	case KEYS_CMD_UPDATE: rc = cli_update(s, prefix, &a, 0); break;
 	case KEYS_CMD_DELETE: rc = cli_delete(s, prefix, &a); break;
-	default: cli_error("internal error: no command"); break;
+	default: cli_error(PROG, "internal error: no command"); break;
 	}
-flush:
-	if (fflush(stdout) == EOF || ferror(stdout)) {
-		if (rc == CLI_OK)
-			cli_error(
-			    "error writing to stdout: %s", strerror(errno));
-		if (rc == CLI_OK)
-			rc = CLI_USAGE;
-	}
+	rc = cli_flush(PROG, rc);
 out:
 	store_free(s);
 	config_free(cfg);
