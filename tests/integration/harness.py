@@ -539,6 +539,19 @@ def redis_reads_during(redis, fn, settle=0.0):
         s.close()
 
 
+def redis_commandstats(redis):
+    """{command: calls} from INFO commandstats (subcommands such as
+    "config|resetstat" counted under their command; commands a script ran
+    are counted too)."""
+    out = {}
+    for line in redis.command("INFO", "commandstats").splitlines():
+        m = re.match(r"^cmdstat_([^:]+):calls=(\d+),", line)
+        if m:
+            name = m.group(1).split("|")[0].lower()
+            out[name] = out.get(name, 0) + int(m.group(2))
+    return out
+
+
 def resp_encode(args):
     out = [b"*%d\r\n" % len(args)]
     for a in args:

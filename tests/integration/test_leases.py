@@ -6,7 +6,6 @@ admitted without a Redis round trip; a small limit behaves exactly as
 without leases."""
 
 import os
-import re
 import sys
 import threading
 import time
@@ -179,10 +178,9 @@ def small_limit_is_exact(c):
 
 
 def script_calls(redis):
-    """EVALSHA calls Redis has run (INFO commandstats): the rate-limit
-    scripts and the breaker's checks, without the metric counters."""
-    m = re.search(r"^cmdstat_evalsha:calls=(\d+),", redis.command("INFO", "commandstats"), re.M)
-    return int(m.group(1)) if m else 0
+    """EVALSHA calls Redis has run: the rate-limit scripts and the
+    breaker's checks, without the metric counters."""
+    return h.redis_commandstats(redis).get("evalsha", 0)
 
 
 @test

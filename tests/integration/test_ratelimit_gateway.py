@@ -90,15 +90,7 @@ def start_of_second(redis, lo=0.02, hi=0.2):
 # ---------------------------------------------------------------------------
 # INFO commandstats and MONITOR
 
-def commandstats(redis):
-    text = redis.command("INFO", "commandstats")
-    out = {}
-    for line in text.splitlines():
-        m = re.match(r"^cmdstat_([^:]+):calls=(\d+),", line)
-        if m:
-            name = m.group(1).split("|")[0].lower()
-            out[name] = out.get(name, 0) + int(m.group(2))
-    return out
+commandstats = h.redis_commandstats
 
 
 class Monitor:
